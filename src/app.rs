@@ -1,0 +1,225 @@
+//! The subcommands, as library functions so tests can drive them.
+
+use crate::aws::{self, ApiCounts, ApiObserver};
+use crate::config::Config;
+use crate::ids::RunKey;
+use crate::model::{PipelineKind, PipelineRun};
+use crate::poller::{self, Poller, RegionClients, Target};
+use crate::records::Millis;
+use crate::render::render_run;
+use crate::state::{Checkpoint, LocalStore};
+use crate::telemetry::Telemetry;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loads the config file, or the zero-config default.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
+}
+
+/// Default state directory: `$XDG_STATE_HOME/pipeline-otel-bridge`, else
+/// `~/.local/state/pipeline-otel-bridge`, else `./.pipeline-otel-bridge`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("pipeline-otel-bridge");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(h).join(".local/state/pipeline-otel-bridge");
+    }
+    PathBuf::from(".pipeline-otel-bridge")
+}
+
+/// Options of `run`.
+pub struct RunOptions {
+    pub once: bool,
+    pub state_dir: PathBuf,
+    /// Print each exported run as a tree on stdout.
+    pub print: bool,
+}
+
+/// `run`: the daemon. Returns whether every export of the last cycle was acknowledged.
+pub async fn run(
+    cfg: Config,
+    opts: RunOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<bool> {
+    let telemetry = Telemetry::new(crate::export::base_resource());
+    let counts = Arc::new(ApiCounts::default());
+    let t2 = telemetry.clone();
+    let c2 = counts.clone();
+    let observers = move |region: &str| -> Vec<Arc<dyn ApiObserver>> {
+        vec![c2.clone(), t2.api_observer(region)]
+    };
+    let regions = poller::connect(&cfg, &observers).await?;
+    let store = LocalStore::open(&opts.state_dir)?;
+    let mut poller = Poller::new(cfg, regions, Box::new(store), telemetry.clone(), counts)?;
+    let print = opts.print;
+    let show = |report: &poller::CycleReport| {
+        if !print {
+            return;
+        }
+        for r in &report.exported {
+            println!("{}", render_run(r));
+        }
+        for r in &report.not_exported {
+            println!("{}", render_run(r));
+        }
+        if let Some(e) = &report.trace_export_error {
+            println!(
+                "! {} finished run(s) not exported: {e}",
+                report.not_exported.len()
+            );
+        }
+    };
+    let ok = if opts.once {
+        let report = poller.cycle(Millis::now()).await;
+        show(&report);
+        if print {
+            println!("AWS API calls: {}", poller.api_summary());
+        }
+        report.export_ok()
+    } else {
+        let mut last_ok = true;
+        poller
+            .run(shutdown, |r| {
+                show(r);
+                last_ok = r.export_ok();
+            })
+            .await;
+        let _ = poller.export_metrics().await;
+        last_ok
+    };
+    telemetry.shutdown();
+    Ok(ok)
+}
+
+/// `runs`: reads the runs of the last `since` straight from AWS and renders them as trees.
+/// Changes no checkpoint and exports nothing.
+pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineRun>, Vec<String>)> {
+    let counts = Arc::new(ApiCounts::default());
+    let c2 = counts.clone();
+    let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
+    let regions = poller::connect(&cfg, &observers).await?;
+    let glue_f = cfg
+        .glue
+        .filter()
+        .map_err(|(k, m)| anyhow::anyhow!("glue.{k}: {m}"))?;
+    let sfn_f = cfg
+        .step_functions
+        .filter()
+        .map_err(|(k, m)| anyhow::anyhow!("step_functions.{k}: {m}"))?;
+    let cutoff = Millis(Millis::now().0 - since.as_millis() as i64);
+    let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    for rc in &regions {
+        for t in targets(&cfg, rc, &glue_f, &sfn_f, &mut errors).await {
+            match poller::scan(rc, &t, &Checkpoint::default(), cutoff).await {
+                Ok(s) => {
+                    runs.extend(s.finished);
+                    runs.extend(s.in_flight);
+                    errors.extend(s.errors.iter().map(|e| e.to_string()));
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+    }
+    runs.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.run_id.cmp(&b.run_id)));
+    Ok((runs, errors))
+}
+
+async fn targets(
+    cfg: &Config,
+    rc: &RegionClients,
+    glue_f: &crate::config::NameFilter,
+    sfn_f: &crate::config::NameFilter,
+    errors: &mut Vec<String>,
+) -> Vec<Target> {
+    let mut out = Vec::new();
+    if cfg.glue.enabled {
+        match aws::glue::list_jobs(&rc.glue, &rc.region).await {
+            Ok(jobs) => out.extend(
+                jobs.into_iter()
+                    .filter(|j| glue_f.matches(&j.name))
+                    .map(|j| {
+                        Target::Glue(
+                            crate::model::PipelineRef::glue_job(&rc.account, &rc.region, &j.name),
+                            Some(j),
+                        )
+                    }),
+            ),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if cfg.step_functions.enabled {
+        match aws::sfn::list_state_machines(&rc.sfn, &rc.region).await {
+            Ok(sms) => out.extend(
+                sms.into_iter()
+                    .filter(|m| m.kind != "EXPRESS" && sfn_f.matches(&m.name))
+                    .map(|m| {
+                        Target::Sfn(crate::model::PipelineRef::state_machine(
+                            &rc.account,
+                            &rc.region,
+                            &m.name,
+                            &m.state_machine_arn,
+                        ))
+                    }),
+            ),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    out
+}
+
+/// `check`: one line per source and region, `ok` or the AWS error. Returns whether all passed.
+pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
+    let counts = Arc::new(ApiCounts::default());
+    let c2 = counts.clone();
+    let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
+    let regions = poller::connect(&cfg, &observers).await?;
+    let mut lines = Vec::new();
+    let mut all_ok = true;
+    for rc in &regions {
+        let mut line = |name: &str, r: Result<(), aws::AwsError>| match r {
+            Ok(()) => lines.push(format!(
+                "ok    {name:<15} account {} region {}",
+                rc.account, rc.region
+            )),
+            Err(e) => {
+                all_ok = false;
+                lines.push(format!(
+                    "FAIL  {name:<15} account {} region {}: {e}",
+                    rc.account, rc.region
+                ));
+            }
+        };
+        if cfg.glue.enabled {
+            line("glue", aws::glue::probe(&rc.glue, &rc.region).await);
+        }
+        if cfg.step_functions.enabled {
+            line("step_functions", aws::sfn::probe(&rc.sfn, &rc.region).await);
+        }
+    }
+    Ok((lines, all_ok))
+}
+
+/// `trace-id`: the trace id and root span id of a run.
+pub fn trace_id(
+    kind: PipelineKind,
+    account: &str,
+    region: &str,
+    pipeline: &str,
+    run_id: &str,
+    attempt: u32,
+) -> String {
+    let k = RunKey::new(kind, account, region, pipeline, run_id, attempt);
+    format!(
+        "trace_id {}\nroot_span_id {}\nkey {}",
+        k.trace_id(),
+        k.root_span_id(),
+        k.as_str()
+    )
+}

@@ -1,0 +1,137 @@
+//! AWS Glue: job definitions and job runs.
+
+use super::{millis, AwsError, PageCutoff};
+use crate::records::{GlueJob, GlueJobRun, Millis};
+use aws_sdk_glue::types::{Job, JobRun};
+use aws_sdk_glue::Client;
+
+const SERVICE: &str = "glue";
+
+/// Every job definition (`GetJobs`, 1000 per page).
+pub async fn list_jobs(client: &Client, region: &str) -> Result<Vec<GlueJob>, AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .get_jobs()
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "GetJobs", region, e))?;
+        out.extend(page.jobs().iter().map(job));
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Runs of a job started at or after `cutoff` (plus whatever older ones share their pages).
+pub async fn list_job_runs(
+    client: &Client,
+    region: &str,
+    job_name: &str,
+    cutoff: Millis,
+) -> Result<Vec<GlueJobRun>, AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    let mut stop = PageCutoff::new();
+    loop {
+        let page = client
+            .get_job_runs()
+            .job_name(job_name)
+            .max_results(200)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "GetJobRuns", region, e))?;
+        let runs: Vec<GlueJobRun> = page.job_runs().iter().map(job_run).collect();
+        stop.observe(runs.iter().filter_map(|r| r.started_on), cutoff);
+        out.extend(runs);
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() || stop.can_stop() {
+            return Ok(out);
+        }
+    }
+}
+
+/// One run by id; `None` when Glue no longer knows it.
+pub async fn get_job_run(
+    client: &Client,
+    region: &str,
+    job_name: &str,
+    run_id: &str,
+) -> Result<Option<GlueJobRun>, AwsError> {
+    match client
+        .get_job_run()
+        .job_name(job_name)
+        .run_id(run_id)
+        .send()
+        .await
+    {
+        Ok(r) => Ok(r.job_run().map(job_run)),
+        Err(e) => {
+            let e = AwsError::from_sdk(SERVICE, "GetJobRun", region, e);
+            if e.is_not_found() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Cheapest call that proves read access (`ListJobs`, one result).
+pub async fn probe(client: &Client, region: &str) -> Result<(), AwsError> {
+    client
+        .list_jobs()
+        .max_results(1)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk(SERVICE, "ListJobs", region, e))
+}
+
+fn job(j: &Job) -> GlueJob {
+    GlueJob {
+        name: j.name().unwrap_or_default().to_string(),
+        worker_type: j.worker_type().map(|w| w.as_str().to_string()),
+        number_of_workers: j.number_of_workers(),
+        max_capacity: j.max_capacity(),
+        glue_version: j.glue_version().map(str::to_string),
+        timeout: j.timeout(),
+    }
+}
+
+fn job_run(r: &JobRun) -> GlueJobRun {
+    GlueJobRun {
+        id: r.id().unwrap_or_default().to_string(),
+        attempt: r.attempt(),
+        previous_run_id: r.previous_run_id().map(str::to_string),
+        trigger_name: r.trigger_name().map(str::to_string),
+        job_name: r.job_name().unwrap_or_default().to_string(),
+        started_on: r.started_on().map(millis),
+        last_modified_on: r.last_modified_on().map(millis),
+        completed_on: r.completed_on().map(millis),
+        job_run_state: r
+            .job_run_state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        error_message: r.error_message().map(str::to_string),
+        execution_time: Some(r.execution_time()),
+        timeout: r.timeout(),
+        max_capacity: r.max_capacity(),
+        worker_type: r.worker_type().map(|w| w.as_str().to_string()),
+        number_of_workers: r.number_of_workers(),
+        glue_version: r.glue_version().map(str::to_string),
+        dpu_seconds: r.dpu_seconds(),
+        execution_class: r.execution_class().map(|c| c.as_str().to_string()),
+    }
+}

@@ -1,0 +1,579 @@
+//! Step Functions executions and their histories → [`PipelineRun`] with a task tree.
+//!
+//! The history is a flat list of events; nesting is recovered from `previousEventId`: every
+//! event points at the one that led to it, the first state of a Map iteration points at its
+//! `MapIterationStarted` and the first state of a Parallel branch at `ParallelStateStarted`.
+//! Each event is thus placed in a *context* (the execution, one iteration, one branch); closing
+//! events (`…StateExited`, `MapStateSucceeded`, …) are matched to the innermost open state of
+//! their name or type, walking out through the contexts.
+
+use super::{console_host, urlencode};
+use crate::model::{
+    truncate_message, Attr, PipelineRef, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
+    TaskRun, MAX_MESSAGE_BYTES,
+};
+use crate::records::{HistoryEvent, Millis, SfnExecution};
+use crate::semconv as sc;
+use std::collections::HashMap;
+
+/// Maps an execution `status`. Unknown statuses count as in flight (re-read, never guessed).
+pub fn status(s: &str) -> RunStatus {
+    match s {
+        "SUCCEEDED" => RunStatus::Ended(RunResult::Success),
+        "FAILED" => RunStatus::Ended(RunResult::Failure),
+        "TIMED_OUT" => RunStatus::Ended(RunResult::Timeout),
+        "ABORTED" => RunStatus::Ended(RunResult::Cancellation),
+        "PENDING_REDRIVE" => RunStatus::InFlight(RunPhase::Pending),
+        _ => RunStatus::InFlight(RunPhase::Executing),
+    }
+}
+
+/// The state machine's name from an execution ARN
+/// (`arn:aws:states:{region}:{account}:execution:{state machine}:{execution}`).
+pub fn state_machine_name(execution_arn: &str) -> Option<&str> {
+    let mut parts = execution_arn.split(':');
+    (parts.nth(5)? == "execution").then_some(())?;
+    parts.next()
+}
+
+/// Converts an execution; `history` is empty while it is in flight (it is fetched only once the
+/// execution ended). Returns `None` when the execution has no start date.
+pub fn to_run(
+    account: &str,
+    region: &str,
+    state_machine: &str,
+    exec: &SfnExecution,
+    history: &[HistoryEvent],
+) -> Option<PipelineRun> {
+    let start = exec
+        .start_date
+        .or_else(|| history.first().map(|e| e.timestamp))?;
+    let status = status(&exec.status);
+    let end = match status {
+        RunStatus::InFlight(_) => None,
+        RunStatus::Ended(_) => Some(
+            exec.stop_date
+                .or_else(|| history.last().map(|e| e.timestamp))
+                .unwrap_or(start)
+                .max(start),
+        ),
+    };
+    let error = match status {
+        RunStatus::Ended(r) if r.is_error() => Some(RunError {
+            error_type: exec
+                .error
+                .clone()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| exec.status.clone()),
+            message: truncate_message(exec.cause.as_deref().unwrap_or_default(), MAX_MESSAGE_BYTES),
+        }),
+        _ => None,
+    };
+    let redrives = exec.redrive_count.unwrap_or(0).max(0);
+    let attributes = vec![
+        Attr::str(
+            sc::AWS_SFN_STATE_MACHINE_ARN,
+            exec.state_machine_arn.clone(),
+        ),
+        Attr::str(sc::AWS_SFN_EXECUTION_STATUS, exec.status.clone()),
+        Attr::int(sc::AWS_SFN_REDRIVE_COUNT, i64::from(redrives)),
+    ];
+    let tasks = match end {
+        Some(end) => build_tasks(history, end),
+        None => Vec::new(),
+    };
+    Some(PipelineRun {
+        pipeline: PipelineRef::state_machine(
+            account,
+            region,
+            state_machine,
+            &exec.state_machine_arn,
+        ),
+        run_id: exec.execution_arn.clone(),
+        attempt: redrives as u32,
+        previous_run_id: None,
+        aws_state: exec.status.clone(),
+        status,
+        start,
+        end,
+        error,
+        dpu_seconds: None,
+        url: Some(format!(
+            "https://{}/states/home?region={region}#/v2/executions/details/{}",
+            console_host(region),
+            urlencode(&exec.execution_arn)
+        )),
+        attributes,
+        tasks,
+    })
+}
+
+/// A place events happen in: the execution itself, a Map iteration or a Parallel branch.
+struct Ctx {
+    parent: Option<usize>,
+    /// Node that owns the context (the iteration, or the Parallel state); `None` for the root.
+    owner: Option<usize>,
+    /// States entered here and not yet closed, innermost last.
+    open: Vec<usize>,
+}
+
+struct Node {
+    task: TaskRun,
+    parent: Option<usize>,
+    /// Context the node lives in.
+    ctx: usize,
+    /// State type (`Task`, `Map`, …); `MapIteration` and `TaskAttempt` for the synthetic ones.
+    state_type: String,
+    /// Whether an event set the result (else it is decided at the end).
+    decided: bool,
+    /// Time of the latest event seen for it (end of a node that never closed).
+    last_seen: Millis,
+    /// Task attempts (scheduled events) below a Task state.
+    attempts: Vec<usize>,
+}
+
+struct Builder<'a> {
+    nodes: Vec<Node>,
+    ctxs: Vec<Ctx>,
+    /// Context of each event, by event id.
+    event_ctx: HashMap<i64, usize>,
+    events_by_id: HashMap<i64, &'a HistoryEvent>,
+    /// Iteration context opened by a `MapIterationStarted` event.
+    iteration_ctx: HashMap<i64, usize>,
+    /// Iteration nodes by (Map node, index).
+    iterations: HashMap<(usize, i64), usize>,
+    /// Owner Parallel node of a `ParallelStateStarted` event.
+    parallel_of: HashMap<i64, usize>,
+}
+
+const STATE_ENTERED: &str = "StateEntered";
+const STATE_EXITED: &str = "StateExited";
+
+/// Builds the task tree of a finished execution. Pure; `end` closes whatever never closed.
+pub fn build_tasks(history: &[HistoryEvent], end: Millis) -> Vec<TaskRun> {
+    let mut sorted: Vec<&HistoryEvent> = history.iter().collect();
+    sorted.sort_by_key(|e| e.id);
+    let mut b = Builder {
+        nodes: Vec::new(),
+        ctxs: vec![Ctx {
+            parent: None,
+            owner: None,
+            open: Vec::new(),
+        }],
+        event_ctx: HashMap::new(),
+        events_by_id: sorted.iter().map(|e| (e.id, *e)).collect(),
+        iteration_ctx: HashMap::new(),
+        iterations: HashMap::new(),
+        parallel_of: HashMap::new(),
+    };
+    let mut exec_outcome: Option<RunResult> = None;
+    let mut prev_id = 0;
+    for e in &sorted {
+        // An event without a usable predecessor follows the one before it in id order.
+        let p = match b.events_by_id.get(&e.previous_event_id) {
+            Some(p) if e.previous_event_id < e.id => Some(*p),
+            _ => b.events_by_id.get(&prev_id).copied(),
+        };
+        prev_id = e.id;
+        let ctx = b.context_after(p);
+        let ctx = b.apply(e, ctx, &mut exec_outcome);
+        b.event_ctx.insert(e.id, ctx);
+    }
+    b.finish(end, exec_outcome)
+}
+
+fn details_error(e: &HistoryEvent) -> RunError {
+    RunError {
+        error_type: e
+            .error
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| e.kind.clone()),
+        message: truncate_message(e.cause.as_deref().unwrap_or_default(), MAX_MESSAGE_BYTES),
+    }
+}
+
+impl Builder<'_> {
+    /// The context an event lives in, judged from its predecessor alone.
+    fn context_after(&mut self, p: Option<&HistoryEvent>) -> usize {
+        let Some(p) = p else { return 0 };
+        if let Some(c) = self.iteration_ctx.get(&p.id) {
+            return *c;
+        }
+        if p.kind == "ParallelStateStarted" {
+            // Each event that follows ParallelStateStarted directly starts a new branch.
+            let owner = self.parallel_of.get(&p.id).copied();
+            let parent = self.event_ctx.get(&p.id).copied().unwrap_or(0);
+            self.ctxs.push(Ctx {
+                parent: Some(parent),
+                owner,
+                open: Vec::new(),
+            });
+            return self.ctxs.len() - 1;
+        }
+        self.event_ctx.get(&p.id).copied().unwrap_or(0)
+    }
+
+    /// Innermost open state, from `ctx` outwards, that `pred` accepts.
+    fn find_open(&self, ctx: usize, pred: impl Fn(&Node) -> bool) -> Option<usize> {
+        let mut c = Some(ctx);
+        while let Some(ci) = c {
+            if let Some(n) = self.ctxs[ci]
+                .open
+                .iter()
+                .rev()
+                .find(|n| pred(&self.nodes[**n]))
+            {
+                return Some(*n);
+            }
+            c = self.ctxs[ci].parent;
+        }
+        None
+    }
+
+    fn add_node(
+        &mut self,
+        ctx: usize,
+        parent: Option<usize>,
+        task: TaskRun,
+        state_type: &str,
+    ) -> usize {
+        let last_seen = task.start;
+        self.nodes.push(Node {
+            task,
+            parent,
+            ctx,
+            state_type: state_type.to_string(),
+            decided: false,
+            last_seen,
+            attempts: Vec::new(),
+        });
+        self.nodes.len() - 1
+    }
+
+    fn close(&mut self, node: usize, at: Millis) {
+        let n = &mut self.nodes[node];
+        n.task.end = at.max(n.task.start);
+        n.last_seen = n.task.end;
+        let ctx = n.ctx;
+        self.ctxs[ctx].open.retain(|x| *x != node);
+    }
+
+    fn decide(&mut self, node: usize, result: RunResult, error: Option<RunError>) {
+        let n = &mut self.nodes[node];
+        n.task.result = result;
+        n.task.error = error;
+        n.decided = true;
+    }
+
+    /// Applies one event; returns the context the next events inherit from it.
+    fn apply(
+        &mut self,
+        e: &HistoryEvent,
+        ctx: usize,
+        exec_outcome: &mut Option<RunResult>,
+    ) -> usize {
+        let k = e.kind.as_str();
+        let t = e.timestamp;
+        if let Some(state_type) = k.strip_suffix(STATE_ENTERED) {
+            let parent = self.ctxs[ctx].owner;
+            let task = TaskRun {
+                name: e.name.clone().unwrap_or_else(|| state_type.to_string()),
+                run_id: e.id.to_string(),
+                kind: state_type.to_string(),
+                start: t,
+                end: t,
+                result: RunResult::Success,
+                error: None,
+                attributes: vec![Attr::str(sc::AWS_SFN_STATE_TYPE, state_type)],
+                children: Vec::new(),
+            };
+            let node = self.add_node(ctx, parent, task, state_type);
+            self.ctxs[ctx].open.push(node);
+            if state_type == "Fail" {
+                // The Fail state is what fails the execution; its error is the execution's.
+                self.decide(node, RunResult::Failure, None);
+            }
+            return ctx;
+        }
+        if let Some(state_type) = k.strip_suffix(STATE_EXITED) {
+            let name = e.name.clone();
+            let found = self.find_open(ctx, |n| {
+                n.state_type == state_type && name.as_ref().is_none_or(|x| *x == n.task.name)
+            });
+            if let Some(node) = found {
+                self.close(node, t);
+                return self.nodes[node].ctx;
+            }
+            return ctx;
+        }
+        match k {
+            "MapStateStarted" | "ParallelStateStarted" => {
+                let ty = &k[..k.len() - "StateStarted".len()];
+                if let Some(node) = self.find_open(ctx, |n| n.state_type == ty) {
+                    if ty == "Parallel" {
+                        self.parallel_of.insert(e.id, node);
+                    }
+                    return self.nodes[node].ctx;
+                }
+                ctx
+            }
+            "MapIterationStarted" => {
+                let name = e.name.clone();
+                let Some(map) = self.find_open(ctx, |n| {
+                    n.state_type == "Map" && name.as_ref().is_none_or(|x| *x == n.task.name)
+                }) else {
+                    return ctx;
+                };
+                let index = e.index.unwrap_or(0);
+                let map_ctx = self.nodes[map].ctx;
+                let task = TaskRun {
+                    name: format!("{}[{index}]", self.nodes[map].task.name),
+                    run_id: e.id.to_string(),
+                    kind: "MapIteration".to_string(),
+                    start: t,
+                    end: t,
+                    result: RunResult::Success,
+                    error: None,
+                    attributes: vec![
+                        Attr::str(sc::AWS_SFN_STATE_TYPE, "MapIteration"),
+                        Attr::int(sc::AWS_SFN_MAP_ITERATION_INDEX, index),
+                    ],
+                    children: Vec::new(),
+                };
+                let it = self.add_node(map_ctx, Some(map), task, "MapIteration");
+                self.iterations.insert((map, index), it);
+                self.ctxs.push(Ctx {
+                    parent: Some(map_ctx),
+                    owner: Some(it),
+                    open: Vec::new(),
+                });
+                let ictx = self.ctxs.len() - 1;
+                self.iteration_ctx.insert(e.id, ictx);
+                map_ctx
+            }
+            "MapIterationSucceeded" | "MapIterationFailed" | "MapIterationAborted" => {
+                let name = e.name.clone();
+                let Some(map) = self.find_open(ctx, |n| {
+                    n.state_type == "Map" && name.as_ref().is_none_or(|x| *x == n.task.name)
+                }) else {
+                    return ctx;
+                };
+                if let Some(it) = self.iterations.get(&(map, e.index.unwrap_or(0))).copied() {
+                    self.nodes[it].task.end = t.max(self.nodes[it].task.start);
+                    self.nodes[it].last_seen = t;
+                    match k {
+                        "MapIterationFailed" => self.decide(
+                            it,
+                            RunResult::Failure,
+                            e.error.as_ref().map(|_| details_error(e)),
+                        ),
+                        "MapIterationAborted" => self.decide(it, RunResult::Cancellation, None),
+                        _ => self.decide(it, RunResult::Success, None),
+                    }
+                }
+                self.nodes[map].ctx
+            }
+            "MapStateSucceeded"
+            | "MapStateFailed"
+            | "MapStateAborted"
+            | "ParallelStateSucceeded"
+            | "ParallelStateFailed"
+            | "ParallelStateAborted" => {
+                let (ty, outcome) = k.split_once("State").unwrap_or((k, ""));
+                let Some(node) = self.find_open(ctx, |n| n.state_type == ty && !n.decided) else {
+                    return ctx;
+                };
+                match outcome {
+                    "Failed" => {
+                        let err = e.error.as_ref().map(|_| details_error(e));
+                        self.decide(node, RunResult::Failure, err)
+                    }
+                    "Aborted" => self.decide(node, RunResult::Cancellation, None),
+                    _ => self.decide(node, RunResult::Success, None),
+                }
+                self.nodes[node].last_seen = t;
+                self.nodes[node].ctx
+            }
+            "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted" => {
+                let result = match k {
+                    "ExecutionFailed" => RunResult::Failure,
+                    "ExecutionTimedOut" => RunResult::Timeout,
+                    _ => RunResult::Cancellation,
+                };
+                *exec_outcome = Some(result);
+                // A Fail state carries the execution's error.
+                if k == "ExecutionFailed" {
+                    for n in &mut self.nodes {
+                        if n.state_type == "Fail" && n.task.error.is_none() {
+                            n.task.error = Some(details_error(e));
+                            n.task.end = t.max(n.task.start);
+                        }
+                    }
+                }
+                ctx
+            }
+            _ if is_task_event(k) => {
+                self.apply_task_event(e, ctx);
+                ctx
+            }
+            _ => ctx,
+        }
+    }
+
+    /// Task/Lambda/Activity events: each `…Scheduled` opens an attempt of the innermost open
+    /// Task state; success, failure or time-out closes it.
+    fn apply_task_event(&mut self, e: &HistoryEvent, ctx: usize) {
+        let Some(task) = self.find_open(ctx, |n| n.state_type == "Task") else {
+            return;
+        };
+        let k = e.kind.as_str();
+        let t = e.timestamp;
+        self.nodes[task].last_seen = t;
+        if k.ends_with("Scheduled") {
+            let n = self.nodes[task].attempts.len() + 1;
+            let mut attributes = vec![
+                Attr::str(sc::AWS_SFN_STATE_TYPE, "TaskAttempt"),
+                Attr::int(sc::AWS_SFN_TASK_ATTEMPT, n as i64),
+            ];
+            if let Some(r) = &e.resource_type {
+                attributes.push(Attr::str(sc::AWS_SFN_TASK_RESOURCE_TYPE, r.clone()));
+            }
+            if let Some(r) = &e.resource {
+                attributes.push(Attr::str(sc::AWS_SFN_TASK_RESOURCE, r.clone()));
+            }
+            let name = format!("{} attempt {n}", self.nodes[task].task.name);
+            let ctx_of_task = self.nodes[task].ctx;
+            let attempt = self.add_node(
+                ctx_of_task,
+                Some(task),
+                TaskRun {
+                    name,
+                    run_id: e.id.to_string(),
+                    kind: "TaskAttempt".to_string(),
+                    start: t,
+                    end: t,
+                    result: RunResult::Success,
+                    error: None,
+                    attributes,
+                    children: Vec::new(),
+                },
+                "TaskAttempt",
+            );
+            self.nodes[task].attempts.push(attempt);
+            return;
+        }
+        let outcome = if k.ends_with("Succeeded") {
+            Some((RunResult::Success, None))
+        } else if k.ends_with("TimedOut") {
+            Some((RunResult::Timeout, Some(details_error(e))))
+        } else if k.ends_with("Failed") {
+            Some((RunResult::Failure, Some(details_error(e))))
+        } else {
+            None
+        };
+        let Some(&attempt) = self.nodes[task].attempts.last() else {
+            // A failure before anything was scheduled (e.g. LambdaFunctionScheduleFailed).
+            if let Some((result, err)) = outcome {
+                self.decide(task, result, err);
+            }
+            return;
+        };
+        self.nodes[attempt].last_seen = t;
+        if let Some((result, err)) = outcome {
+            self.nodes[attempt].task.end = t.max(self.nodes[attempt].task.start);
+            self.decide(attempt, result, err.clone());
+            self.decide(task, result, err);
+        }
+        // Resource details arrive on several events; keep the first seen on the attempt.
+        for (key, v) in [
+            (sc::AWS_SFN_TASK_RESOURCE_TYPE, &e.resource_type),
+            (sc::AWS_SFN_TASK_RESOURCE, &e.resource),
+        ] {
+            if let Some(v) = v {
+                let attrs = &mut self.nodes[attempt].task.attributes;
+                if !attrs.iter().any(|a| a.key == key) {
+                    attrs.push(Attr::str(key, v.clone()));
+                }
+            }
+        }
+    }
+
+    /// Closes what never closed, decides open results and assembles the tree.
+    fn finish(mut self, end: Millis, exec_outcome: Option<RunResult>) -> Vec<TaskRun> {
+        for i in 0..self.nodes.len() {
+            let open = self.ctxs[self.nodes[i].ctx].open.contains(&i);
+            if open && self.nodes[i].state_type != "TaskAttempt" {
+                // Still running when the execution ended: it ran until then.
+                let stop = if self.nodes[i].state_type == "Fail" {
+                    self.nodes[i].task.end.max(self.nodes[i].last_seen)
+                } else {
+                    end
+                };
+                self.nodes[i].task.end = stop.max(self.nodes[i].task.start);
+                if !self.nodes[i].decided {
+                    let r = match exec_outcome {
+                        Some(RunResult::Timeout) => RunResult::Timeout,
+                        Some(_) => RunResult::Cancellation,
+                        None => RunResult::Success,
+                    };
+                    self.nodes[i].task.result = r;
+                }
+            }
+            if self.nodes[i].state_type == "MapIteration"
+                && self.nodes[i].task.end == self.nodes[i].task.start
+                && !self.nodes[i].decided
+            {
+                self.nodes[i].task.end = end.max(self.nodes[i].task.start);
+            }
+        }
+        // Single attempts add nothing: fold their details into the Task span.
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].attempts.len() == 1 {
+                let a = self.nodes[i].attempts[0];
+                let extra: Vec<Attr> = self.nodes[a]
+                    .task
+                    .attributes
+                    .iter()
+                    .filter(|x| {
+                        x.key != sc::AWS_SFN_STATE_TYPE && x.key != sc::AWS_SFN_TASK_ATTEMPT
+                    })
+                    .cloned()
+                    .collect();
+                self.nodes[i].task.attributes.extend(extra);
+                self.nodes[a].parent = None;
+                self.nodes[a].state_type = "dropped".to_string();
+            }
+        }
+        // Children in event order (node order is event order).
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        let mut roots = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.state_type == "dropped" {
+                continue;
+            }
+            match n.parent {
+                Some(p) => children[p].push(i),
+                None => roots.push(i),
+            }
+        }
+        fn assemble(i: usize, nodes: &mut [Option<TaskRun>], children: &[Vec<usize>]) -> TaskRun {
+            let mut t = nodes[i].take().expect("each node assembled once");
+            t.children = children[i]
+                .iter()
+                .map(|c| assemble(*c, nodes, children))
+                .collect();
+            t
+        }
+        let mut tasks: Vec<Option<TaskRun>> =
+            self.nodes.into_iter().map(|n| Some(n.task)).collect();
+        roots
+            .iter()
+            .map(|r| assemble(*r, &mut tasks, &children))
+            .collect()
+    }
+}
+
+fn is_task_event(k: &str) -> bool {
+    k.starts_with("Task") || k.starts_with("LambdaFunction") || k.starts_with("Activity")
+}

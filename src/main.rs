@@ -1,0 +1,186 @@
+//! `pipeline-otel-bridge`: parses arguments, sets up logging, hands over to the library.
+
+use clap::{Parser, Subcommand};
+use pipeline_otel_bridge::{app, model::PipelineKind, render};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Turns AWS Glue job runs and Step Functions executions into OpenTelemetry traces and metrics.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll AWS and export every finished run over OTLP.
+    Run {
+        /// Config file (TOML); without it every Glue job and state machine is watched.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Run one poll cycle, export, save checkpoints and exit (non-zero if an export failed).
+        #[arg(long)]
+        once: bool,
+        /// Where checkpoints live (created if missing).
+        #[arg(long, env = "PIPELINE_BRIDGE_STATE_DIR")]
+        state: Option<PathBuf>,
+        /// Also print each finished run as a tree on stdout.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Validate the config and try read access to each source.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print recent runs as trees, straight from AWS (exports nothing, changes no state).
+    Runs {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// How far back, e.g. `24h`, `90m`, `7d`.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: Duration,
+    },
+    /// Print the trace id and root span id the bridge gives a run.
+    TraceId {
+        /// `glue-job` or `sfn`.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        region: String,
+        /// Job or state machine name.
+        #[arg(long)]
+        pipeline: String,
+        /// Glue JobRunId or Step Functions execution ARN.
+        #[arg(long)]
+        run_id: String,
+        /// Glue attempt / Step Functions redrive count.
+        #[arg(long, default_value_t = 0)]
+        attempt: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PIPELINE_BRIDGE_LOG")
+                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Run {
+            config,
+            once,
+            state,
+            print,
+        } => {
+            let cfg = app::load_config(config.as_deref())?;
+            let opts = app::RunOptions {
+                once,
+                state_dir: state.unwrap_or_else(app::default_state_dir),
+                print,
+            };
+            let ok = app::run(cfg, opts, shutdown_signal()).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Check { config } => {
+            let cfg = app::load_config(config.as_deref())?;
+            println!(
+                "config ok{}",
+                config
+                    .map(|c| format!(": {}", c.display()))
+                    .unwrap_or_default()
+            );
+            let (lines, ok) = app::check(cfg).await?;
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Runs { config, since } => {
+            let cfg = app::load_config(config.as_deref())?;
+            let (runs, errors) = app::runs(cfg, since).await?;
+            for r in &runs {
+                println!("{}", render::render_run(r));
+            }
+            println!(
+                "{} run(s) since {}",
+                runs.len(),
+                humantime::format_duration(since)
+            );
+            for e in &errors {
+                eprintln!("warning: {e}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TraceId {
+            kind,
+            account,
+            region,
+            pipeline,
+            run_id,
+            attempt,
+        } => {
+            let kind = PipelineKind::parse(&kind)
+                .ok_or_else(|| anyhow::anyhow!("--kind `{kind}`: expected `glue-job` or `sfn`"))?;
+            println!(
+                "{}",
+                app::trace_id(kind, &account, &region, &pipeline, &run_id, attempt)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

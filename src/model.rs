@@ -1,0 +1,280 @@
+//! What the bridge knows about a pipeline run, independent of AWS and of OpenTelemetry.
+//!
+//! `convert::{glue,sfn}` build these from [`crate::records`]; `convert::spans` and the metrics
+//! turn them into telemetry; `render` prints them for a person.
+
+use crate::records::Millis;
+use std::fmt;
+
+/// Which AWS service runs the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PipelineKind {
+    GlueJob,
+    StepFunctions,
+}
+
+impl PipelineKind {
+    /// Stable name used in ids, state keys and the `pipeline_bridge.pipeline.kind` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineKind::GlueJob => "glue-job",
+            PipelineKind::StepFunctions => "sfn",
+        }
+    }
+
+    /// Value of `cloud.platform` on the trace resource (custom values are allowed by semconv).
+    pub fn cloud_platform(self) -> &'static str {
+        match self {
+            PipelineKind::GlueJob => "aws_glue",
+            PipelineKind::StepFunctions => "aws_step_functions",
+        }
+    }
+
+    /// Parses [`PipelineKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "glue-job" => Some(PipelineKind::GlueJob),
+            "sfn" => Some(PipelineKind::StepFunctions),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PipelineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One pipeline: a Glue job or a state machine in one account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PipelineRef {
+    pub kind: PipelineKind,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    /// The pipeline's ARN (`cloud.resource_id`).
+    pub arn: String,
+}
+
+impl PipelineRef {
+    /// A Glue job; its ARN is derived, as Glue's APIs do not return it.
+    pub fn glue_job(account: &str, region: &str, name: &str) -> Self {
+        PipelineRef {
+            kind: PipelineKind::GlueJob,
+            account: account.to_string(),
+            region: region.to_string(),
+            name: name.to_string(),
+            arn: format!("arn:aws:glue:{region}:{account}:job/{name}"),
+        }
+    }
+
+    /// A Step Functions state machine.
+    pub fn state_machine(account: &str, region: &str, name: &str, arn: &str) -> Self {
+        PipelineRef {
+            kind: PipelineKind::StepFunctions,
+            account: account.to_string(),
+            region: region.to_string(),
+            name: name.to_string(),
+            arn: arn.to_string(),
+        }
+    }
+
+    /// Key of this pipeline's checkpoint: `{kind}|{account}|{region}|{name}`.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.kind, self.account, self.region, self.name
+        )
+    }
+}
+
+/// `cicd.pipeline.result` / `cicd.pipeline.task.run.result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunResult {
+    Success,
+    Failure,
+    Error,
+    Timeout,
+    Cancellation,
+    Skip,
+}
+
+impl RunResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Success => "success",
+            RunResult::Failure => "failure",
+            RunResult::Error => "error",
+            RunResult::Timeout => "timeout",
+            RunResult::Cancellation => "cancellation",
+            RunResult::Skip => "skip",
+        }
+    }
+
+    /// Whether the span status is Error and the run counts in `cicd.pipeline.run.errors`.
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            RunResult::Failure | RunResult::Error | RunResult::Timeout
+        )
+    }
+}
+
+/// `cicd.pipeline.run.state` of a run still in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunPhase {
+    Pending,
+    Executing,
+    Finalizing,
+}
+
+impl RunPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Pending => "pending",
+            RunPhase::Executing => "executing",
+            RunPhase::Finalizing => "finalizing",
+        }
+    }
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    InFlight(RunPhase),
+    Ended(RunResult),
+}
+
+/// Why a run or task failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    /// `error.type`: low cardinality (exception class, Step Functions error name, or state).
+    pub error_type: String,
+    /// The message as AWS gave it, cut to [`MAX_MESSAGE_BYTES`].
+    pub message: String,
+}
+
+/// Longest error message carried on a span; AWS messages can be many kilobytes of stack trace.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// A typed attribute value, so the model does not depend on OpenTelemetry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    Str(String),
+    Int(i64),
+    F64(f64),
+}
+
+/// A service-specific attribute of a run or task (key from [`crate::semconv`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    pub key: &'static str,
+    pub value: AttrValue,
+}
+
+impl Attr {
+    pub fn str(key: &'static str, value: impl Into<String>) -> Self {
+        Attr {
+            key,
+            value: AttrValue::Str(value.into()),
+        }
+    }
+    pub fn int(key: &'static str, value: i64) -> Self {
+        Attr {
+            key,
+            value: AttrValue::Int(value),
+        }
+    }
+    pub fn f64(key: &'static str, value: f64) -> Self {
+        Attr {
+            key,
+            value: AttrValue::F64(value),
+        }
+    }
+}
+
+/// One run attempt of a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineRun {
+    pub pipeline: PipelineRef,
+    /// Glue JobRunId; Step Functions execution ARN.
+    pub run_id: String,
+    /// Glue `Attempt`; Step Functions redrive count.
+    pub attempt: u32,
+    /// The run id of the attempt this one retries (Glue `PreviousRunId`).
+    pub previous_run_id: Option<String>,
+    /// The state as AWS names it (`SUCCEEDED`, `TIMED_OUT`, …).
+    pub aws_state: String,
+    pub status: RunStatus,
+    pub start: Millis,
+    /// Set once the run ended; never before `start`.
+    pub end: Option<Millis>,
+    pub error: Option<RunError>,
+    /// Glue DPU-seconds consumed, when known.
+    pub dpu_seconds: Option<f64>,
+    /// Console page of the run.
+    pub url: Option<String>,
+    pub attributes: Vec<Attr>,
+    pub tasks: Vec<TaskRun>,
+}
+
+impl PipelineRun {
+    /// The result, if the run has ended.
+    pub fn result(&self) -> Option<RunResult> {
+        match self.status {
+            RunStatus::Ended(r) => Some(r),
+            RunStatus::InFlight(_) => None,
+        }
+    }
+
+    /// Seconds from start to end (0 while in flight).
+    pub fn duration_secs(&self) -> f64 {
+        self.end.map_or(0.0, |e| self.start.secs_until(e))
+    }
+}
+
+/// One step of a run: a state entered, a Map iteration, or one attempt of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRun {
+    /// `cicd.pipeline.task.name`.
+    pub name: String,
+    /// `cicd.pipeline.task.run.id`, unique within the run (derived from history event ids).
+    pub run_id: String,
+    /// `Task`, `Map`, `Parallel`, `MapIteration`, `TaskAttempt`, …
+    pub kind: String,
+    pub start: Millis,
+    pub end: Millis,
+    pub result: RunResult,
+    pub error: Option<RunError>,
+    pub attributes: Vec<Attr>,
+    pub children: Vec<TaskRun>,
+}
+
+impl TaskRun {
+    /// Seconds from start to end.
+    pub fn duration_secs(&self) -> f64 {
+        self.start.secs_until(self.end)
+    }
+
+    /// This task and all below it, depth first.
+    pub fn walk(&self) -> Vec<&TaskRun> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.walk());
+        }
+        out
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a char boundary, marking the cut.
+pub fn truncate_message(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [truncated {} bytes]", &s[..end], s.len() - end)
+}

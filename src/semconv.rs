@@ -1,0 +1,159 @@
+//! Every attribute key and metric name the bridge emits, defined once.
+//!
+//! Keys from the OpenTelemetry semantic conventions (CI/CD, cloud, error) first, then the
+//! project's own `pipeline_bridge.*` namespace. `docs/telemetry.md` lists them all; a test keeps
+//! that file in step with this one.
+
+// --- OpenTelemetry CI/CD conventions -------------------------------------------------------
+pub const CICD_PIPELINE_NAME: &str = "cicd.pipeline.name";
+pub const CICD_PIPELINE_RUN_ID: &str = "cicd.pipeline.run.id";
+pub const CICD_PIPELINE_RUN_URL_FULL: &str = "cicd.pipeline.run.url.full";
+pub const CICD_PIPELINE_RUN_STATE: &str = "cicd.pipeline.run.state";
+pub const CICD_PIPELINE_RESULT: &str = "cicd.pipeline.result";
+pub const CICD_PIPELINE_ACTION_NAME: &str = "cicd.pipeline.action.name";
+pub const CICD_PIPELINE_TASK_NAME: &str = "cicd.pipeline.task.name";
+pub const CICD_PIPELINE_TASK_RUN_ID: &str = "cicd.pipeline.task.run.id";
+pub const CICD_PIPELINE_TASK_RUN_RESULT: &str = "cicd.pipeline.task.run.result";
+pub const CICD_SYSTEM_COMPONENT: &str = "cicd.system.component";
+pub const ERROR_TYPE: &str = "error.type";
+pub const ERROR_MESSAGE: &str = "error.message";
+pub const EXCEPTION_EVENT: &str = "exception";
+pub const EXCEPTION_TYPE: &str = "exception.type";
+pub const EXCEPTION_MESSAGE: &str = "exception.message";
+
+// --- cloud / resource --------------------------------------------------------------------
+pub const SERVICE_NAME: &str = "service.name";
+pub const CLOUD_PROVIDER: &str = "cloud.provider";
+pub const CLOUD_PLATFORM: &str = "cloud.platform";
+pub const CLOUD_ACCOUNT_ID: &str = "cloud.account.id";
+pub const CLOUD_REGION: &str = "cloud.region";
+pub const CLOUD_RESOURCE_ID: &str = "cloud.resource_id";
+
+// --- AWS service specifics on spans --------------------------------------------------------
+pub const AWS_SFN_STATE_MACHINE_ARN: &str = "aws.step_functions.state_machine.arn";
+pub const AWS_SFN_EXECUTION_STATUS: &str = "aws.step_functions.execution.status";
+pub const AWS_SFN_REDRIVE_COUNT: &str = "aws.step_functions.execution.redrive_count";
+pub const AWS_SFN_STATE_TYPE: &str = "aws.step_functions.state.type";
+pub const AWS_SFN_TASK_RESOURCE: &str = "aws.step_functions.task.resource";
+pub const AWS_SFN_TASK_RESOURCE_TYPE: &str = "aws.step_functions.task.resource_type";
+pub const AWS_SFN_MAP_ITERATION_INDEX: &str = "aws.step_functions.map.iteration.index";
+pub const AWS_SFN_TASK_ATTEMPT: &str = "aws.step_functions.task.attempt";
+pub const AWS_GLUE_JOB_RUN_STATE: &str = "aws.glue.job_run.state";
+pub const AWS_GLUE_ATTEMPT: &str = "aws.glue.job_run.attempt";
+pub const AWS_GLUE_PREVIOUS_RUN_ID: &str = "aws.glue.job_run.previous_run_id";
+pub const AWS_GLUE_TRIGGER_NAME: &str = "aws.glue.job_run.trigger_name";
+pub const AWS_GLUE_WORKER_TYPE: &str = "aws.glue.worker_type";
+pub const AWS_GLUE_NUMBER_OF_WORKERS: &str = "aws.glue.number_of_workers";
+pub const AWS_GLUE_MAX_CAPACITY: &str = "aws.glue.max_capacity";
+pub const AWS_GLUE_VERSION: &str = "aws.glue.version";
+pub const AWS_GLUE_DPU_SECONDS: &str = "aws.glue.dpu_seconds";
+pub const AWS_GLUE_EXECUTION_TIME: &str = "aws.glue.execution_time";
+pub const AWS_GLUE_EXECUTION_CLASS: &str = "aws.glue.execution_class";
+pub const AWS_GLUE_TIMEOUT_MINUTES: &str = "aws.glue.timeout_minutes";
+
+// --- the project's own metric attributes ---------------------------------------------------
+pub const BRIDGE_PIPELINE_KIND: &str = "pipeline_bridge.pipeline.kind";
+pub const BRIDGE_TASK_TYPE: &str = "pipeline_bridge.task.type";
+pub const AWS_SERVICE: &str = "aws.service";
+pub const AWS_OPERATION: &str = "aws.operation";
+pub const OUTCOME: &str = "outcome";
+pub const SIGNAL: &str = "signal";
+
+/// The values of `cicd.system.component` for the bridge's own faults.
+pub mod component {
+    pub const GLUE: &str = "glue";
+    pub const STEP_FUNCTIONS: &str = "stepfunctions";
+    pub const STS: &str = "sts";
+    pub const EXPORTER: &str = "exporter";
+    pub const STATE: &str = "state";
+}
+
+/// A metric the bridge emits: name, unit, description, in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub description: &'static str,
+}
+
+pub const RUN_DURATION: MetricDef = MetricDef {
+    name: "cicd.pipeline.run.duration",
+    unit: "s",
+    description: "Duration of finished pipeline runs, from start to end.",
+};
+pub const RUN_ERRORS: MetricDef = MetricDef {
+    name: "cicd.pipeline.run.errors",
+    unit: "{error}",
+    description: "Runs that ended in failure, timeout or error.",
+};
+pub const RUN_ACTIVE: MetricDef = MetricDef {
+    name: "cicd.pipeline.run.active",
+    unit: "{run}",
+    description: "Runs in flight, by state.",
+};
+pub const SYSTEM_ERRORS: MetricDef = MetricDef {
+    name: "cicd.system.errors",
+    unit: "{error}",
+    description: "The bridge's own failures, by component and error type.",
+};
+pub const TASK_DURATION: MetricDef = MetricDef {
+    name: "pipeline_bridge.task.duration",
+    unit: "s",
+    description: "Duration of the steps of finished runs (Step Functions states).",
+};
+pub const GLUE_DPU_USAGE: MetricDef = MetricDef {
+    name: "pipeline_bridge.glue.dpu_usage",
+    unit: "{dpu_second}",
+    description: "DPU-seconds consumed by finished Glue job runs.",
+};
+pub const LAST_SUCCESS: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.last_success.timestamp",
+    unit: "s",
+    description: "End time (Unix seconds) of the pipeline's latest successful run.",
+};
+pub const AWS_API_CALLS: MetricDef = MetricDef {
+    name: "pipeline_bridge.aws.api.calls",
+    unit: "{call}",
+    description: "AWS API requests (each attempt) by service, operation and outcome (success, throttled, error).",
+};
+pub const POLL_CYCLE_DURATION: MetricDef = MetricDef {
+    name: "pipeline_bridge.poll.cycle.duration",
+    unit: "s",
+    description: "Duration of one poll cycle over all sources.",
+};
+pub const EXPORT_FAILURES: MetricDef = MetricDef {
+    name: "pipeline_bridge.export.failures",
+    unit: "{failure}",
+    description: "OTLP exports that were not acknowledged, by signal.",
+};
+pub const EXPORT_LAG: MetricDef = MetricDef {
+    name: "pipeline_bridge.export.lag",
+    unit: "s",
+    description: "Time from a run's end to the collector's acknowledgement of its trace.",
+};
+
+/// Every metric, for documentation and the docs test.
+pub const ALL_METRICS: &[MetricDef] = &[
+    RUN_DURATION,
+    RUN_ERRORS,
+    RUN_ACTIVE,
+    SYSTEM_ERRORS,
+    TASK_DURATION,
+    GLUE_DPU_USAGE,
+    LAST_SUCCESS,
+    AWS_API_CALLS,
+    POLL_CYCLE_DURATION,
+    EXPORT_FAILURES,
+    EXPORT_LAG,
+];
+
+/// Histogram bucket bounds for run and step durations: one second up to two days.
+pub const DURATION_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0,
+    21600.0, 43200.0, 86400.0, 172800.0,
+];
+
+/// Bucket bounds for poll-cycle duration and export lag (sub-second to an hour).
+pub const FAST_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+];

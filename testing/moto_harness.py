@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""In-process moto server with extra routes for what moto cannot emulate.
+
+Why not plain `moto_server`: moto's Glue never fails a job run and stamps every
+timestamp with the creation time, so the bridge could never be tested against
+FAILED/TIMEOUT runs, retries or real durations. Running moto's WSGI app in our
+own process lets us patch `FakeJobRun.as_dict` and add an injection route in
+front of it, while the AWS SDKs still talk plain moto over HTTP.
+
+Usage:
+    python testing/moto_harness.py [--port 0] [--port-file PATH]
+                                   [--seed demo|test] [--seed-wait]
+                                   [--seed-summary PATH]
+
+The port file is written atomically once the server is listening -- or, with
+--seed, once seeding has finished, so that its presence always means "ready".
+
+Extra routes (JSON in, JSON out). Region: "Region" key, else ?region=, else
+us-east-1. Account: "AccountId" key, else the x-moto-account-id header, else
+123456789012.
+
+    POST /_inject/glue-job-run
+        {"JobName": "...", "RunId": "jr_...", "fields": {...}}
+        Overrides what GetJobRun/GetJobRuns return for that run. Overrides
+        accumulate across calls; a field set to null is removed from the
+        response (e.g. CompletedOn while RUNNING).
+
+    POST /_inject/glue-job-run-create
+        {"JobName": "...", "RunId": "jr_..." (optional), "fields": {...}}
+        -> {"JobRunId": "jr_..."}
+        Adds a run to the job without moto's MaxConcurrentRuns check (so any
+        number of RUNNING runs can coexist), prefilled with the job's
+        GlueVersion/WorkerType/NumberOfWorkers/Timeout, then applies fields.
+
+Timestamps in "fields" are epoch seconds (floats); moto serialises them back
+as epoch seconds truncated to milliseconds, exactly as real Glue does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.glue import models as glue_models
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+DEFAULT_REGION = "us-east-1"
+
+TIMESTAMP_FIELDS = {"StartedOn", "CompletedOn", "LastModifiedOn"}
+# Everything the bridge reads from a JobRun; anything else is rejected so a
+# typo in a test fails loudly instead of silently not overriding.
+OVERRIDABLE_FIELDS = TIMESTAMP_FIELDS | {
+    "JobRunState",
+    "ErrorMessage",
+    "DPUSeconds",
+    "ExecutionTime",
+    "Attempt",
+    "PreviousRunId",
+    "TriggerName",
+    "WorkerType",
+    "NumberOfWorkers",
+    "MaxCapacity",
+    "AllocatedCapacity",
+    "Timeout",
+    "GlueVersion",
+    "LogGroupName",
+    "Arguments",
+    "ExecutionClass",
+}
+
+# (job name, run id) -> overrides. Run ids are 64 random hex digits, so they
+# do not need the account/region in the key. Requests are served on many
+# threads, hence the lock.
+_overrides: dict[tuple[str, str], dict[str, Any]] = {}
+_overrides_lock = threading.Lock()
+
+_original_as_dict = glue_models.FakeJobRun.as_dict
+
+
+def _patched_as_dict(self: glue_models.FakeJobRun) -> dict[str, Any]:
+    result = _original_as_dict(self)
+    with _overrides_lock:
+        override = dict(_overrides.get((self.job_name, self.job_run_id), {}))
+    for key, value in override.items():
+        if value is None:
+            result.pop(key, None)
+        elif key in TIMESTAMP_FIELDS:
+            # moto's serializer wants datetimes, like the ones moto stores.
+            result[key] = datetime.fromtimestamp(float(value), tz=timezone.utc)
+        else:
+            result[key] = value
+    return result
+
+
+glue_models.FakeJobRun.as_dict = _patched_as_dict  # type: ignore[method-assign]
+
+
+class InjectError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _glue_backend(body: dict[str, Any], request: Request) -> Any:
+    account = (
+        body.get("AccountId")
+        or request.headers.get("x-moto-account-id")
+        or DEFAULT_ACCOUNT_ID
+    )
+    region = body.get("Region") or request.args.get("region") or DEFAULT_REGION
+    return glue_models.glue_backends[account][region]
+
+
+def _validated_fields(body: dict[str, Any]) -> dict[str, Any]:
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise InjectError(400, "'fields' must be an object")
+    unknown = sorted(set(fields) - OVERRIDABLE_FIELDS)
+    if unknown:
+        raise InjectError(400, f"unsupported field(s): {', '.join(unknown)}")
+    return fields
+
+
+def _find_job(backend: Any, job_name: Any) -> Any:
+    if not job_name:
+        raise InjectError(400, "JobName is required")
+    job = backend.jobs.get(job_name)
+    if job is None:
+        raise InjectError(404, f"job {job_name!r} not found")
+    return job
+
+
+def _apply(job_name: str, run_id: str, fields: dict[str, Any]) -> None:
+    with _overrides_lock:
+        _overrides.setdefault((job_name, run_id), {}).update(fields)
+
+
+def _inject_job_run(body: dict[str, Any], request: Request) -> dict[str, Any]:
+    job = _find_job(_glue_backend(body, request), body.get("JobName"))
+    run_id = body.get("RunId")
+    if not any(run.job_run_id == run_id for run in job.job_runs):
+        raise InjectError(404, f"run {run_id!r} of job {job.name!r} not found")
+    _apply(job.name, run_id, _validated_fields(body))
+    return {"JobName": job.name, "JobRunId": run_id}
+
+
+def _inject_job_run_create(body: dict[str, Any], request: Request) -> dict[str, Any]:
+    job = _find_job(_glue_backend(body, request), body.get("JobName"))
+    fields = _validated_fields(body)
+    run = glue_models.FakeJobRun(
+        job_name=job.name,
+        arguments=dict(job.default_arguments) or None,
+        allocated_capacity=job.allocated_capacity,
+        max_capacity=job.max_capacity,
+        timeout=job.timeout,
+        worker_type=job.worker_type,
+        number_of_workers=job.number_of_workers,
+    )
+    if body.get("RunId"):
+        if any(r.job_run_id == body["RunId"] for r in job.job_runs):
+            raise InjectError(409, f"run {body['RunId']!r} already exists")
+        run.job_run_id = body["RunId"]
+    job.job_runs.append(run)
+    # moto hardcodes GlueVersion 0.9 in as_dict; the job knows better.
+    defaults = {"GlueVersion": job.glue_version} if job.glue_version else {}
+    _apply(job.name, run.job_run_id, {**defaults, **fields})
+    return {"JobName": job.name, "JobRunId": run.job_run_id}
+
+
+INJECT_ROUTES = {
+    "/_inject/glue-job-run": _inject_job_run,
+    "/_inject/glue-job-run-create": _inject_job_run_create,
+}
+
+
+class HarnessApp:
+    """WSGI front: our /_inject routes, everything else straight to moto."""
+
+    def __init__(self) -> None:
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        handler = INJECT_ROUTES.get(path)
+        if handler is None:
+            if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+                # A reset drops all jobs; stale overrides must not leak into
+                # runs created afterwards.
+                with _overrides_lock:
+                    _overrides.clear()
+            return self.moto(environ, start_response)
+        return self._inject(handler, environ, start_response)
+
+    @staticmethod
+    def _inject(handler: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            if request.method != "POST":
+                raise InjectError(405, "POST only")
+            body = request.get_json(force=True, silent=True)
+            if not isinstance(body, dict):
+                raise InjectError(400, "body must be a JSON object")
+            status, payload = 200, handler(body, request)
+        except InjectError as err:
+            status, payload = err.status, {"error": str(err)}
+        response = Response(
+            json.dumps(payload), status=status, mimetype="application/json"
+        )
+        return response(environ, start_response)
+
+
+def enable_sfn_parser_mode() -> None:
+    # Same as POST /moto-api/config; must happen before any state machine is
+    # created, as the parser backend is a separate store.
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+
+
+def _write_port_file(path: str, port: int) -> None:
+    # Write-then-rename so a poller never reads an empty or partial file.
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the bound port here when ready")
+    parser.add_argument("--seed", choices=["demo", "test"], help="seed this scenario")
+    parser.add_argument(
+        "--seed-wait",
+        action="store_true",
+        help="with --seed: also wait for the seeded executions to finish before ready",
+    )
+    parser.add_argument("--seed-summary", help="with --seed: write the JSON summary here")
+    args = parser.parse_args(argv)
+
+    enable_sfn_parser_mode()
+    server = make_server(
+        args.host,
+        args.port,
+        HarnessApp(),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    # Connection threads must not keep the process alive after shutdown.
+    server.daemon_threads = True
+    port = server.server_port
+    endpoint = f"http://{args.host}:{port}"
+    # Step Functions tasks call other services through boto3 at
+    # http://localhost:$MOTO_PORT (default 5000). Point them back at us, as
+    # moto_server does; otherwise a Lambda task's outcome would depend on
+    # whatever happens to listen on port 5000.
+    os.environ["MOTO_PORT"] = str(port)
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    # serve_forever runs off the main thread so the main thread stays free to
+    # react to signals and call shutdown(), which blocks until the loop exits.
+    serving = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="moto-http", daemon=True
+    )
+    serving.start()
+    print(f"moto harness listening on {endpoint}", file=sys.stderr, flush=True)
+
+    exit_code = 0
+    try:
+        if args.seed:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            import seed  # noqa: E402  (sibling module, importable only now)
+
+            summary = seed.seed(endpoint, scenario=args.seed, wait=args.seed_wait)
+            text = json.dumps(summary, indent=2)
+            if args.seed_summary:
+                Path(args.seed_summary).write_text(text + "\n")
+            else:
+                print(text, flush=True)
+        if args.port_file:
+            _write_port_file(args.port_file, port)
+        print(f"moto harness ready on port {port}", file=sys.stderr, flush=True)
+        stop.wait()
+    except Exception as err:  # a failed seed must not leave a half-ready server
+        print(f"moto harness: {err!r}", file=sys.stderr, flush=True)
+        exit_code = 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        if args.port_file:
+            Path(args.port_file).unlink(missing_ok=True)
+    # Step Functions parser executions run on non-daemon threads; a Wait state
+    # would otherwise hold the process open past SIGTERM.
+    sys.stdout.flush()
+    os._exit(exit_code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
