@@ -35,7 +35,8 @@ pub fn default_state_dir() -> PathBuf {
 
 /// Options of `run`.
 pub struct RunOptions {
-    pub once: bool,
+    /// Stop after this many cycles (`--once` is 1); `None` runs until a signal.
+    pub cycles: Option<u64>,
     pub state_dir: PathBuf,
     /// Print each exported run as a tree on stdout.
     pub print: bool,
@@ -75,24 +76,17 @@ pub async fn run(
             );
         }
     };
-    let ok = if opts.once {
-        let report = poller.cycle(Millis::now()).await;
-        show(&report);
-        if print {
-            println!("AWS API calls: {}", poller.api_summary());
-        }
-        report.export_ok()
-    } else {
-        let mut last_ok = true;
-        poller
-            .run(shutdown, |r| {
-                show(r);
-                last_ok = r.export_ok();
-            })
-            .await;
-        let _ = poller.export_metrics().await;
-        last_ok
-    };
+    let mut last_ok = true;
+    poller
+        .run(shutdown, opts.cycles, |r| {
+            show(r);
+            last_ok = r.export_ok();
+        })
+        .await;
+    if print {
+        println!("AWS API calls: {}", poller.api_summary());
+    }
+    let ok = last_ok;
     telemetry.shutdown();
     Ok(ok)
 }

@@ -116,6 +116,9 @@ pub struct OtlpConfig {
     /// Time the collector has to acknowledge one export.
     #[serde(with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
+    /// PEM file of the CA that signed the collector's certificate (for `https://` endpoints
+    /// with a private CA); `OTEL_EXPORTER_OTLP_CERTIFICATE` does the same.
+    pub certificate: Option<PathBuf>,
 }
 
 /// OTLP transport.

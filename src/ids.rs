@@ -80,8 +80,13 @@ mod tests {
             k.as_str(),
             "v1|glue-job|123456789012|us-east-1|orders-etl|jr_abc|0"
         );
-        // `printf '%s' 'v1|glue-job|123456789012|us-east-1|orders-etl|jr_abc|0' | sha256sum`
-        insta::assert_snapshot!(format!("{} {}", k.trace_id(), k.root_span_id()));
+        // Computed with coreutils, as docs/ids.md shows:
+        // printf '%s' 'v1|glue-job|123456789012|us-east-1|orders-etl|jr_abc|0' | sha256sum | cut -c1-32
+        assert_eq!(k.trace_id().to_string(), "7330257b6a2b8380d76e7eb733a64998");
+        // printf '%s' '…|0|root' | sha256sum | cut -c1-16
+        assert_eq!(k.root_span_id().to_string(), "4ae8917a3c67015e");
+        // printf '%s' '…|0|task|7' | sha256sum | cut -c1-16
+        assert_eq!(k.task_span_id("7").to_string(), "1ece8ffae4b61254");
     }
 
     #[test]

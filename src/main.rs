@@ -22,8 +22,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Run one poll cycle, export, save checkpoints and exit (non-zero if an export failed).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "cycles")]
         once: bool,
+        /// Run this many poll cycles (one `poll_interval` apart), then exit like `--once`.
+        #[arg(long)]
+        cycles: Option<u64>,
         /// Where checkpoints live (created if missing).
         #[arg(long, env = "PIPELINE_BRIDGE_STATE_DIR")]
         state: Option<PathBuf>,
@@ -95,12 +98,13 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Run {
             config,
             once,
+            cycles,
             state,
             print,
         } => {
             let cfg = app::load_config(config.as_deref())?;
             let opts = app::RunOptions {
-                once,
+                cycles: if once { Some(1) } else { cycles },
                 state_dir: state.unwrap_or_else(app::default_state_dir),
                 print,
             };

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use opentelemetry_sdk::Resource;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{debug, info, warn};
 
 /// SDK clients of one account and region.
@@ -38,8 +38,19 @@ pub async fn connect(
     cfg: &Config,
     observers: &dyn Fn(&str) -> Vec<Arc<dyn aws::ApiObserver>>,
 ) -> anyhow::Result<Vec<RegionClients>> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(4));
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // A throttled call is retried briefly and then left to the next cycle, so one throttled
+    // pipeline cannot hold a cycle for long. AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win.
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        && std::env::var_os("AWS_RETRY_MODE").is_none()
+    {
+        loader = loader.retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(500))
+                .with_max_backoff(std::time::Duration::from_secs(5)),
+        );
+    }
     if let Some(url) = &cfg.aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -586,12 +597,15 @@ impl Poller {
         r
     }
 
-    /// Polls every `poll_interval` until `shutdown` resolves; `on_cycle` sees each report.
+    /// Polls every `poll_interval` until `shutdown` resolves or `max_cycles` ran;
+    /// `on_cycle` sees each report.
     pub async fn run(
         &mut self,
         shutdown: impl std::future::Future<Output = ()>,
+        max_cycles: Option<u64>,
         mut on_cycle: impl FnMut(&CycleReport),
     ) {
+        let mut done = 0u64;
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(self.cfg.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -602,10 +616,11 @@ impl Poller {
             }
             let report = self.cycle(Millis::now()).await;
             on_cycle(&report);
+            done += 1;
+            if max_cycles.is_some_and(|m| done >= m) {
+                break;
+            }
         }
         info!("shutting down");
     }
 }
-
-/// How long `run --once` waits for nothing; exported for tests that need a bound.
-pub const ONCE_TIMEOUT: Duration = Duration::from_secs(600);

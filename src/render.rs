@@ -36,6 +36,14 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+fn error_text(e: &crate::model::RunError, max: usize) -> String {
+    if e.message.trim().is_empty() {
+        e.error_type.clone()
+    } else {
+        format!("{}: {}", e.error_type, one_line(&e.message, max))
+    }
+}
+
 /// Renders a run and its steps as an indented tree.
 pub fn render_run(run: &PipelineRun) -> String {
     let mut out = String::new();
@@ -82,7 +90,7 @@ fn render_task(t: &TaskRun, prefix: &str, last: bool, out: &mut String) {
     let err = t
         .error
         .as_ref()
-        .map(|e| format!("  {}: {}", e.error_type, one_line(&e.message, 100)))
+        .map(|e| format!("  {}", error_text(e, 100)))
         .unwrap_or_default();
     let _ = writeln!(
         out,

@@ -34,21 +34,56 @@ us-east-1. Account: "AccountId" key, else the x-moto-account-id header, else
 
 Timestamps in "fields" are epoch seconds (floats); moto serialises them back
 as epoch seconds truncated to milliseconds, exactly as real Glue does.
+
+Faults and delays, matched on the X-Amz-Target header (Glue and Step Functions
+are awsJson: "AWSGlue.GetJobRuns", "AWSStepFunctions.ListExecutions", ...) and
+optionally on a substring of the request body:
+
+    POST /_inject/fault
+        {"target": "AWSGlue.GetJobRuns", "match": "test-batch" (optional),
+         "status": 400, "code": "ThrottlingException",
+         "message": "Rate exceeded", "count": 3}
+        -> {"id": 1}
+        The next `count` matching requests (-1: until cleared) get `status`
+        with body {"__type": code, "message": message} and header
+        x-amzn-ErrorType: code, and never reach moto. Defaults: status 400,
+        message "Injected fault", count 1. The first matching fault wins.
+
+    POST /_inject/delay
+        {"target": "...", "match": "..." (optional), "seconds": 2, "count": 1}
+        -> {"id": 2}
+        Sleeps before forwarding the next `count` matching requests.
+
+    POST /_inject/fault-clear      {} -> {"cleared": N}   drops faults and delays
+    GET  /_inject/fault-hits
+        -> {"faults": [{"id", "target", "match", "remaining", "hits"}, ...],
+            "delays": [...same...]}
+        Expired entries stay listed (remaining 0) until cleared, so a test can
+        assert on hits after the fact. POST /moto-api/reset clears them too.
+
+`match` is a plain substring of the raw JSON body. botocore writes
+{"JobName": "a"} (space after the colon), the Rust SDK {"JobName":"a"}, so
+match on a value ("test-batch"), not on a key/value pair. Note the SDKs retry
+ThrottlingException/5xx by themselves: a count of 3 may be one failed call.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
 import sys
 import threading
+import time
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import make_server
+from werkzeug.wsgi import get_input_stream
 from werkzeug.wrappers import Request, Response
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -183,9 +218,160 @@ def _inject_job_run_create(body: dict[str, Any], request: Request) -> dict[str, 
     return {"JobName": job.name, "JobRunId": run.job_run_id}
 
 
+@dataclass
+class _Rule:
+    """One injected fault or delay; `remaining` -1 means until cleared."""
+
+    id: int
+    target: str
+    match: str
+    remaining: int
+    hits: int = 0
+
+
+@dataclass
+class _Fault(_Rule):
+    status: int = 400
+    code: str = ""
+    message: str = ""
+
+
+@dataclass
+class _Delay(_Rule):
+    seconds: float = 0.0
+
+
+# Faults/delays are consulted from every request thread, hence the lock; the
+# counters are decremented under it so `count` is exact under concurrency.
+_rules: list[_Rule] = []
+_rules_lock = threading.Lock()
+_next_rule_id = 1
+
+
+def _rule_fields(body: dict[str, Any]) -> dict[str, Any]:
+    target, match, count = body.get("target"), body.get("match", ""), body.get("count", 1)
+    if not isinstance(target, str) or not target:
+        raise InjectError(400, "'target' (X-Amz-Target value) is required")
+    if not isinstance(match, str):
+        raise InjectError(400, "'match' must be a string")
+    if not isinstance(count, int) or isinstance(count, bool) or (count < 1 and count != -1):
+        raise InjectError(400, "'count' must be a positive integer or -1")
+    return {"target": target, "match": match, "remaining": count}
+
+
+def _add_rule(cls: type, **fields: Any) -> dict[str, Any]:
+    global _next_rule_id
+    with _rules_lock:
+        rule = cls(id=_next_rule_id, **fields)
+        _next_rule_id += 1
+        _rules.append(rule)
+    return {"id": rule.id}
+
+
+def _inject_fault(body: dict[str, Any], _request: Request) -> dict[str, Any]:
+    status, code = body.get("status", 400), body.get("code")
+    message = body.get("message", "Injected fault")
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        raise InjectError(400, "'status' must be an HTTP error status (400-599)")
+    if not isinstance(code, str) or not code:
+        raise InjectError(400, "'code' (e.g. ThrottlingException) is required")
+    if not isinstance(message, str):
+        raise InjectError(400, "'message' must be a string")
+    return _add_rule(_Fault, **_rule_fields(body), status=status, code=code, message=message)
+
+
+def _inject_delay(body: dict[str, Any], _request: Request) -> dict[str, Any]:
+    seconds = body.get("seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise InjectError(400, "'seconds' must be a non-negative number")
+    return _add_rule(_Delay, **_rule_fields(body), seconds=float(seconds))
+
+
+def _clear_rules() -> int:
+    with _rules_lock:
+        cleared = len(_rules)
+        _rules.clear()
+    return cleared
+
+
+def _fault_clear(_body: dict[str, Any], _request: Request) -> dict[str, Any]:
+    return {"cleared": _clear_rules()}
+
+
+def _fault_hits(_body: dict[str, Any], _request: Request) -> dict[str, Any]:
+    keys = ("id", "target", "match", "remaining", "hits")
+    with _rules_lock:
+        rows = [(isinstance(r, _Fault), {k: asdict(r)[k] for k in keys}) for r in _rules]
+    return {
+        "faults": [row for is_fault, row in rows if is_fault],
+        "delays": [row for is_fault, row in rows if not is_fault],
+    }
+
+
+def _take(cls: type, target: str, body: str) -> Any:
+    """Consume one use of the first live rule of `cls` matching the request."""
+    with _rules_lock:
+        for rule in _rules:
+            if (
+                isinstance(rule, cls)
+                and rule.remaining != 0
+                and rule.target == target
+                and rule.match in body
+            ):
+                if rule.remaining > 0:
+                    rule.remaining -= 1
+                rule.hits += 1
+                return rule
+    return None
+
+
+class FaultMiddleware:
+    """WSGI layer in front of moto that answers or delays matching requests.
+
+    Lives at the HTTP edge rather than in moto's backends so that the SDK
+    sees exactly what AWS would send (status, __type, x-amzn-ErrorType) and
+    the bridge's error mapping and retry classification are exercised.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with _rules_lock:
+            armed = any(r.target == target and r.remaining != 0 for r in _rules)
+        if not target or not armed:
+            return self.app(environ, start_response)
+
+        # The body is needed for `match`; buffer it and hand moto a fresh copy.
+        raw = get_input_stream(environ).read()
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        body = raw.decode("utf-8", errors="replace")
+
+        delay = _take(_Delay, target, body)
+        if delay is not None:
+            time.sleep(delay.seconds)
+        fault = _take(_Fault, target, body)
+        if fault is None:
+            return self.app(environ, start_response)
+        response = Response(
+            json.dumps({"__type": fault.code, "message": fault.message}),
+            status=fault.status,
+            # Echo the awsJson version (1.0 for SFN, 1.1 for Glue) the SDK used.
+            content_type=environ.get("CONTENT_TYPE") or "application/x-amz-json-1.1",
+            headers={"x-amzn-ErrorType": fault.code, "x-amzn-RequestId": f"injected-{fault.id}"},
+        )
+        return response(environ, start_response)
+
+
 INJECT_ROUTES = {
-    "/_inject/glue-job-run": _inject_job_run,
-    "/_inject/glue-job-run-create": _inject_job_run_create,
+    "/_inject/glue-job-run": ("POST", _inject_job_run),
+    "/_inject/glue-job-run-create": ("POST", _inject_job_run_create),
+    "/_inject/fault": ("POST", _inject_fault),
+    "/_inject/delay": ("POST", _inject_delay),
+    "/_inject/fault-clear": ("POST", _fault_clear),
+    "/_inject/fault-hits": ("GET", _fault_hits),
 }
 
 
@@ -193,27 +379,30 @@ class HarnessApp:
     """WSGI front: our /_inject routes, everything else straight to moto."""
 
     def __init__(self) -> None:
-        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.moto = FaultMiddleware(DomainDispatcherApplication(create_backend_app))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        handler = INJECT_ROUTES.get(path)
-        if handler is None:
+        route = INJECT_ROUTES.get(path)
+        if route is None:
             if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
-                # A reset drops all jobs; stale overrides must not leak into
-                # runs created afterwards.
+                # A reset drops all jobs; stale overrides (and faults) must
+                # not leak into the next test.
                 with _overrides_lock:
                     _overrides.clear()
+                _clear_rules()
             return self.moto(environ, start_response)
-        return self._inject(handler, environ, start_response)
+        return self._inject(*route, environ, start_response)
 
     @staticmethod
-    def _inject(handler: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    def _inject(method: str, handler: Any, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         try:
-            if request.method != "POST":
-                raise InjectError(405, "POST only")
-            body = request.get_json(force=True, silent=True)
+            if request.method != method:
+                raise InjectError(405, f"{method} only")
+            body: Any = {}
+            if method == "POST" and request.get_data().strip():
+                body = request.get_json(force=True, silent=True)
             if not isinstance(body, dict):
                 raise InjectError(400, "body must be a JSON object")
             status, payload = 200, handler(body, request)

@@ -51,22 +51,29 @@ pub fn to_run(
     let status = status(&exec.status);
     let end = match status {
         RunStatus::InFlight(_) => None,
+        // No stop date, or one before the start: the last history event stands in; an end
+        // before the start is clamped (zero-length run).
         RunStatus::Ended(_) => Some(
             exec.stop_date
-                .or_else(|| history.last().map(|e| e.timestamp))
+                .filter(|s| *s >= start)
+                .or_else(|| history.iter().map(|e| e.timestamp).max())
                 .unwrap_or(start)
                 .max(start),
         ),
     };
     let error = match status {
-        RunStatus::Ended(r) if r.is_error() => Some(RunError {
-            error_type: exec
-                .error
-                .clone()
-                .filter(|e| !e.is_empty())
-                .unwrap_or_else(|| exec.status.clone()),
-            message: truncate_message(exec.cause.as_deref().unwrap_or_default(), MAX_MESSAGE_BYTES),
-        }),
+        RunStatus::Ended(r) if r.is_error() => {
+            let (error_type, cause) = match exec.error.clone().filter(|e| !e.is_empty()) {
+                Some(e) => (e, exec.cause.clone().unwrap_or_default()),
+                None => closing_error(history).unwrap_or_else(|| {
+                    (exec.status.clone(), exec.cause.clone().unwrap_or_default())
+                }),
+            };
+            Some(RunError {
+                error_type,
+                message: truncate_message(&cause, MAX_MESSAGE_BYTES),
+            })
+        }
         _ => None,
     };
     let redrives = exec.redrive_count.unwrap_or(0).max(0);
@@ -411,6 +418,31 @@ impl Builder<'_> {
                         }
                     }
                 }
+                self.close_all_open(t, Some(result));
+                ctx
+            }
+            "ExecutionRedriven" => {
+                // A redrive resumes a failed execution; what ran before was closed at the
+                // failure, what follows is judged afresh.
+                *exec_outcome = None;
+                ctx
+            }
+            _ if k.ends_with("StateAborted") => {
+                // Aborted because a sibling branch failed. The event names no state and points
+                // at the failure, so take the innermost open state of the type, else any.
+                let ty = &k[..k.len() - "StateAborted".len()];
+                let node = self
+                    .find_open(ctx, |n| n.state_type == ty && !n.decided)
+                    .or_else(|| {
+                        (0..self.nodes.len()).find(|i| {
+                            let n = &self.nodes[*i];
+                            n.state_type == ty && !n.decided && self.ctxs[n.ctx].open.contains(i)
+                        })
+                    });
+                if let Some(node) = node {
+                    self.decide(node, RunResult::Cancellation, None);
+                    self.close(node, t);
+                }
                 ctx
             }
             _ if is_task_event(k) => {
@@ -499,34 +531,41 @@ impl Builder<'_> {
         }
     }
 
-    /// Closes what never closed, decides open results and assembles the tree.
-    fn finish(mut self, end: Millis, exec_outcome: Option<RunResult>) -> Vec<TaskRun> {
-        for i in 0..self.nodes.len() {
-            let open = self.ctxs[self.nodes[i].ctx].open.contains(&i);
-            if open && self.nodes[i].state_type != "TaskAttempt" {
-                // Still running when the execution ended: it ran until then.
-                let stop = if self.nodes[i].state_type == "Fail" {
-                    self.nodes[i].task.end.max(self.nodes[i].last_seen)
-                } else {
-                    end
-                };
-                self.nodes[i].task.end = stop.max(self.nodes[i].task.start);
-                if !self.nodes[i].decided {
-                    let r = match exec_outcome {
+    /// Closes every state still open at `at` (the execution ended or failed). A state whose
+    /// own failure is known ends at that failure; the others ran until `at` and take the
+    /// execution's outcome (cancelled by a failure elsewhere, or timed out).
+    fn close_all_open(&mut self, at: Millis, outcome: Option<RunResult>) {
+        let open: Vec<usize> = self
+            .ctxs
+            .iter()
+            .flat_map(|c| c.open.iter().copied())
+            .collect();
+        let iterations: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].state_type == "MapIteration" && !self.nodes[*i].decided)
+            .collect();
+        for i in open.into_iter().chain(iterations) {
+            let n = &mut self.nodes[i];
+            if n.decided && n.task.result.is_error() {
+                n.task.end = n.task.end.max(n.last_seen).max(n.task.start);
+            } else {
+                n.task.end = at.max(n.task.start);
+                if !n.decided {
+                    n.task.result = match outcome {
                         Some(RunResult::Timeout) => RunResult::Timeout,
                         Some(_) => RunResult::Cancellation,
                         None => RunResult::Success,
                     };
-                    self.nodes[i].task.result = r;
+                    n.decided = true;
                 }
             }
-            if self.nodes[i].state_type == "MapIteration"
-                && self.nodes[i].task.end == self.nodes[i].task.start
-                && !self.nodes[i].decided
-            {
-                self.nodes[i].task.end = end.max(self.nodes[i].task.start);
-            }
+            let ctx = n.ctx;
+            self.ctxs[ctx].open.retain(|x| *x != i);
         }
+    }
+
+    /// Closes what never closed, decides open results and assembles the tree.
+    fn finish(mut self, end: Millis, exec_outcome: Option<RunResult>) -> Vec<TaskRun> {
+        self.close_all_open(end, exec_outcome);
         // Single attempts add nothing: fold their details into the Task span.
         for i in 0..self.nodes.len() {
             if self.nodes[i].attempts.len() == 1 {
@@ -567,11 +606,43 @@ impl Builder<'_> {
         }
         let mut tasks: Vec<Option<TaskRun>> =
             self.nodes.into_iter().map(|n| Some(n.task)).collect();
-        roots
+        let mut out: Vec<TaskRun> = roots
             .iter()
             .map(|r| assemble(*r, &mut tasks, &children))
-            .collect()
+            .collect();
+        out.iter_mut().for_each(inherit_errors);
+        out
     }
+}
+
+/// A failed Map, Parallel or iteration has no error of its own in the history: it takes the
+/// first error found below it.
+fn inherit_errors(t: &mut TaskRun) {
+    t.children.iter_mut().for_each(inherit_errors);
+    if t.result.is_error() && t.error.is_none() {
+        t.error = t
+            .children
+            .iter()
+            .find_map(|c| c.error.clone().filter(|_| c.result.is_error()));
+    }
+}
+
+/// The execution's error and cause from its closing event, for when DescribeExecution has
+/// none (timed-out executions).
+fn closing_error(history: &[HistoryEvent]) -> Option<(String, String)> {
+    history
+        .iter()
+        .rev()
+        .find(|e| {
+            matches!(
+                e.kind.as_str(),
+                "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted"
+            )
+        })
+        .and_then(|e| {
+            let error = e.error.clone().filter(|s| !s.is_empty())?;
+            Some((error, e.cause.clone().unwrap_or_default()))
+        })
 }
 
 fn is_task_event(k: &str) -> bool {

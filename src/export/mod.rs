@@ -109,6 +109,46 @@ pub fn endpoint_for_display(cfg: &OtlpConfig, signal: Signal) -> String {
     }
 }
 
+/// The CA file for a signal: config, then the signal's env var, then the generic one.
+pub fn certificate(cfg: &OtlpConfig, signal: Signal) -> Option<std::path::PathBuf> {
+    cfg.certificate.clone().or_else(|| {
+        [
+            format!("OTEL_EXPORTER_OTLP_{}_CERTIFICATE", signal.env_suffix()),
+            "OTEL_EXPORTER_OTLP_CERTIFICATE".to_string(),
+        ]
+        .iter()
+        .find_map(|v| std::env::var_os(v).filter(|x| !x.is_empty()))
+        .map(Into::into)
+    })
+}
+
+fn read_ca(cfg: &OtlpConfig, signal: Signal) -> Result<Option<Vec<u8>>, ExportError> {
+    let Some(path) = certificate(cfg, signal) else {
+        return Ok(None);
+    };
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| ExportError::Config {
+            signal: signal.as_str(),
+            message: format!("cannot read CA certificate {}: {e}", path.display()),
+        })
+}
+
+/// Timeout for a signal: config, then env (ms), then 10 s.
+fn timeout(cfg: &OtlpConfig, signal: Signal) -> Duration {
+    cfg.timeout
+        .or_else(|| {
+            [
+                format!("OTEL_EXPORTER_OTLP_{}_TIMEOUT", signal.env_suffix()),
+                "OTEL_EXPORTER_OTLP_TIMEOUT".to_string(),
+            ]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_millis)
+        })
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
 macro_rules! configure {
     ($builder:expr, $cfg:expr, $signal:expr) => {{
         let cfg: &OtlpConfig = $cfg;
@@ -118,6 +158,15 @@ macro_rules! configure {
                 let mut b = $builder.with_tonic();
                 if let Some(e) = &cfg.endpoint {
                     b = b.with_endpoint(e.clone());
+                }
+                // tonic trusts no roots by default: give https endpoints the webpki and system
+                // roots, plus the configured CA.
+                if endpoint_for_display(cfg, signal).starts_with("https://") {
+                    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+                    if let Some(pem) = read_ca(cfg, signal)? {
+                        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+                    }
+                    b = b.with_tls_config(tls);
                 }
                 if let Some(t) = cfg.timeout {
                     b = b.with_timeout(t);
@@ -153,6 +202,18 @@ macro_rules! configure {
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
                 if let Some(e) = &cfg.endpoint {
                     b = b.with_endpoint(format!("{}{}", e.trim_end_matches('/'), signal.path()));
+                }
+                if let Some(pem) = read_ca(cfg, signal)? {
+                    let bad = |e: reqwest::Error| ExportError::Config {
+                        signal: signal.as_str(),
+                        message: format!("CA certificate: {e}"),
+                    };
+                    let client = reqwest::Client::builder()
+                        .add_root_certificate(reqwest::Certificate::from_pem(&pem).map_err(bad)?)
+                        .timeout(timeout(cfg, signal))
+                        .build()
+                        .map_err(bad)?;
+                    b = b.with_http_client(client);
                 }
                 if let Some(t) = cfg.timeout {
                     b = b.with_timeout(t);

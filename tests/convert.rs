@@ -1,0 +1,262 @@
+//! Snapshot tests of the pure conversion: AWS responses (fixtures) → runs → spans.
+//!
+//! Each fixture under `tests/fixtures/{sfn,glue}/` is converted and its span tree and terminal
+//! rendering compared with the snapshot under `tests/snapshots/`. A new fixture gets a new
+//! snapshot (review it with `cargo insta review`).
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry_sdk::trace::SpanData;
+use pipeline_otel_bridge::convert::{glue, sfn, spans};
+use pipeline_otel_bridge::model::{PipelineRun, RunResult, RunStatus};
+use pipeline_otel_bridge::records::{GlueJobRun, HistoryEvent, SfnExecution};
+use pipeline_otel_bridge::render::render_run;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+#[derive(Deserialize)]
+struct SfnFixture {
+    execution: SfnExecution,
+    events: Vec<HistoryEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GlueFixture {
+    job_runs: Vec<GlueJobRun>,
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn value(v: &opentelemetry::Value) -> Value {
+    match v {
+        opentelemetry::Value::I64(i) => json!(i),
+        opentelemetry::Value::F64(f) => json!(f),
+        opentelemetry::Value::Bool(b) => json!(b),
+        other => json!(other.as_str()),
+    }
+}
+
+/// A span tree as plain data: times relative to the root's start, ids kept (they are stable).
+fn describe(spans: &[SpanData]) -> Value {
+    let Some(root) = spans.first() else {
+        return json!([]);
+    };
+    let t0 = ms(root.start_time);
+    let list: Vec<Value> = spans
+        .iter()
+        .map(|s| {
+            let attrs: serde_json::Map<String, Value> = s
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.to_string(), value(&kv.value)))
+                .collect();
+            let status = match &s.status {
+                Status::Unset => json!("unset"),
+                Status::Ok => json!("ok"),
+                Status::Error { description } => json!({ "error": description }),
+            };
+            json!({
+                "name": s.name,
+                "kind": match s.span_kind { SpanKind::Server => "server", SpanKind::Internal => "internal", _ => "other" },
+                "span_id": s.span_context.span_id().to_string(),
+                "parent": s.parent_span_id.to_string(),
+                "start_ms": ms(s.start_time) - t0,
+                "duration_ms": ms(s.end_time) - ms(s.start_time),
+                "status": status,
+                "attributes": attrs,
+                "events": s.events.iter().map(|e| json!({"name": e.name, "attributes": e.attributes.iter().map(|kv| (kv.key.to_string(), value(&kv.value))).collect::<serde_json::Map<_,_>>()})).collect::<Vec<_>>(),
+                "links": s.links.iter().map(|l| json!({"trace_id": l.span_context.trace_id().to_string(), "span_id": l.span_context.span_id().to_string()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "trace_id": root.span_context.trace_id().to_string(), "spans": list })
+}
+
+/// Structural checks every converted run must pass, whatever the fixture.
+fn check_invariants(run: &PipelineRun, spans: &[SpanData]) {
+    if run.end.is_none() {
+        assert!(spans.is_empty(), "a run in flight exports nothing");
+        return;
+    }
+    let root = &spans[0];
+    assert_eq!(root.name, format!("RUN {}", run.pipeline.name));
+    assert_eq!(root.span_kind, SpanKind::Server);
+    assert!(root.end_time >= root.start_time);
+    let ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.span_context.span_id()).collect();
+    assert_eq!(ids.len(), spans.len(), "span ids are unique within a trace");
+    for s in &spans[1..] {
+        assert!(
+            ids.contains(&s.parent_span_id),
+            "{} has a parent in the trace",
+            s.name
+        );
+        assert_eq!(s.span_kind, SpanKind::Internal);
+        assert!(
+            s.end_time >= s.start_time,
+            "{} does not end before it starts",
+            s.name
+        );
+        assert_eq!(s.span_context.trace_id(), root.span_context.trace_id());
+    }
+    let result = run.result().unwrap();
+    assert_eq!(
+        matches!(root.status, Status::Error { .. }),
+        result.is_error()
+    );
+    let has_error_type = root
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "error.type");
+    assert_eq!(
+        has_error_type,
+        result.is_error(),
+        "error.type only on failures"
+    );
+    // Same input, same ids.
+    assert_eq!(
+        spans::to_spans(run)
+            .iter()
+            .map(|s| s.span_context.span_id())
+            .collect::<Vec<_>>(),
+        spans
+            .iter()
+            .map(|s| s.span_context.span_id())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn sfn_fixtures() {
+    insta::glob!("fixtures/sfn/*.json", |path| {
+        let f: SfnFixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let sm = sfn::state_machine_name(&f.execution.execution_arn).unwrap_or("unknown");
+        let run = sfn::to_run(ACCOUNT, REGION, sm, &f.execution, &f.events).expect("run");
+        let spans = spans::to_spans(&run);
+        check_invariants(&run, &spans);
+        insta::assert_snapshot!("tree", render_run(&run));
+        insta::assert_json_snapshot!("spans", describe(&spans));
+    });
+}
+
+#[test]
+fn glue_fixtures() {
+    insta::glob!("fixtures/glue/*.json", |path| {
+        let f: GlueFixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut trees = String::new();
+        let mut all = Vec::new();
+        for r in &f.job_runs {
+            match glue::to_run(ACCOUNT, REGION, None, r) {
+                Some(run) => {
+                    let spans = spans::to_spans(&run);
+                    check_invariants(&run, &spans);
+                    trees.push_str(&render_run(&run));
+                    trees.push('\n');
+                    all.push(json!({"run_id": run.run_id, "state": r.job_run_state, "trace": describe(&spans)}));
+                }
+                None => {
+                    trees.push_str(&format!("(skipped {}: no timestamp)\n\n", r.id));
+                }
+            }
+        }
+        insta::assert_snapshot!("tree", trees);
+        insta::assert_json_snapshot!("spans", all);
+    });
+}
+
+fn glue_run(state: &str, msg: Option<&str>) -> GlueJobRun {
+    serde_json::from_value(json!({
+        "Id": "jr_1", "JobName": "j", "JobRunState": state, "StartedOn": 1700000000.0,
+        "CompletedOn": 1700000060.5, "ErrorMessage": msg, "ExecutionTime": 60,
+        "WorkerType": "G.2X", "NumberOfWorkers": 3
+    }))
+    .unwrap()
+}
+
+#[test]
+fn glue_result_mapping_follows_the_table() {
+    let cases = [
+        ("SUCCEEDED", Some(RunResult::Success)),
+        ("FAILED", Some(RunResult::Failure)),
+        ("TIMEOUT", Some(RunResult::Timeout)),
+        ("ERROR", Some(RunResult::Error)),
+        ("STOPPED", Some(RunResult::Cancellation)),
+        ("RUNNING", None),
+        ("STARTING", None),
+        ("STOPPING", None),
+        ("NEW_STATE_FROM_THE_FUTURE", None),
+    ];
+    for (state, want) in cases {
+        let run = glue::to_run(ACCOUNT, REGION, None, &glue_run(state, None)).unwrap();
+        assert_eq!(run.result(), want, "{state}");
+        let spans = spans::to_spans(&run);
+        assert_eq!(spans.is_empty(), want.is_none(), "{state}");
+    }
+}
+
+#[test]
+fn glue_dpu_seconds_from_workers_when_not_reported() {
+    let run = glue::to_run(ACCOUNT, REGION, None, &glue_run("SUCCEEDED", None)).unwrap();
+    assert_eq!(run.dpu_seconds, Some(60.0 * 2.0 * 3.0));
+    assert_eq!(run.duration_secs(), 60.5);
+}
+
+#[test]
+fn huge_glue_error_message_is_cut() {
+    let msg = "java.lang.IllegalStateException: ".to_string()
+        + &"at org.example.Frame(Frame.java:1)\n".repeat(2000);
+    let run = glue::to_run(ACCOUNT, REGION, None, &glue_run("FAILED", Some(&msg))).unwrap();
+    let err = run.error.unwrap();
+    assert_eq!(err.error_type, "java.lang.IllegalStateException");
+    assert!(err.message.len() < 4200, "{}", err.message.len());
+    assert!(err.message.ends_with("bytes]"));
+}
+
+#[test]
+fn sfn_in_flight_has_no_spans() {
+    let exec: SfnExecution = serde_json::from_value(json!({
+        "executionArn": "arn:aws:states:us-east-1:1:execution:sm:e1",
+        "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:sm",
+        "name": "e1", "status": "RUNNING", "startDate": 1700000000.0
+    }))
+    .unwrap();
+    let run = sfn::to_run(ACCOUNT, REGION, "sm", &exec, &[]).unwrap();
+    assert_eq!(
+        run.status,
+        RunStatus::InFlight(pipeline_otel_bridge::model::RunPhase::Executing)
+    );
+    assert!(spans::to_spans(&run).is_empty());
+}
+
+#[test]
+fn glue_retry_links_to_previous_attempt() {
+    let mut r = glue_run("SUCCEEDED", None);
+    r.attempt = 1;
+    r.previous_run_id = Some("jr_0".into());
+    let run = glue::to_run(ACCOUNT, REGION, None, &r).unwrap();
+    let root = &spans::to_spans(&run)[0];
+    let prev = pipeline_otel_bridge::ids::RunKey::new(
+        pipeline_otel_bridge::model::PipelineKind::GlueJob,
+        ACCOUNT,
+        REGION,
+        "j",
+        "jr_0",
+        0,
+    );
+    assert_eq!(root.links.len(), 1);
+    assert_eq!(root.links[0].span_context.trace_id(), prev.trace_id());
+    assert_eq!(root.links[0].span_context.span_id(), prev.root_span_id());
+    assert_ne!(
+        root.span_context.trace_id(),
+        prev.trace_id(),
+        "each attempt is its own trace"
+    );
+}

@@ -1,0 +1,714 @@
+//! End to end: moto (as AWS) → the bridge binary → rotel (a real OTLP collector).
+//!
+//! Needs the test venv (`testing/setup-venv.sh`, run by the README's test command).
+
+mod common;
+
+use common::{bridge, write_config, Collector, Moto, Received};
+use serde_json::Value;
+
+const ACCOUNT: &str = "123456789012";
+
+/// Run ids of a seeded Glue job, in seed order.
+fn glue_runs(moto: &Moto, job: &str) -> Vec<Value> {
+    moto.seed["glue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["JobName"] == job)
+        .unwrap_or_else(|| panic!("seeded job {job}"))["Runs"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn run_id(run: &Value) -> &str {
+    run["JobRunId"].as_str().unwrap()
+}
+
+fn execution_arn(sm: &str, name: &str) -> String {
+    format!("arn:aws:states:us-east-1:{ACCOUNT}:execution:{sm}:{name}")
+}
+
+fn names(spans: &[&common::Span]) -> Vec<String> {
+    let mut v: Vec<String> = spans.iter().map(|s| s.name.clone()).collect();
+    v.sort();
+    v
+}
+
+/// The seeded "test" scenario as the collector must show it after the first export.
+fn assert_test_scenario(moto: &Moto, r: &Received) {
+    let etl = glue_runs(moto, "test-etl");
+    let batch = glue_runs(moto, "test-batch");
+    assert_eq!(
+        r.roots().len(),
+        10,
+        "3 + 3 finished Glue runs and 4 executions, each once"
+    );
+
+    // Glue: a success with its real timing, resource and attributes.
+    let ok = r.root_of_run(run_id(&etl[0]));
+    assert_eq!(ok.name, "RUN test-etl");
+    assert_eq!(ok.kind, "SPAN_KIND_SERVER");
+    assert_eq!(ok.status, "STATUS_CODE_UNSET");
+    assert_eq!(ok.attr("cicd.pipeline.result"), Some("success"));
+    let expect_ms = ((etl[0]["CompletedOn"].as_f64().unwrap()
+        - etl[0]["StartedOn"].as_f64().unwrap())
+        * 1000.0)
+        .round() as i64;
+    assert_eq!(ok.duration_ms(), expect_ms);
+    assert_eq!(
+        ok.start_ns / 1_000_000,
+        (etl[0]["StartedOn"].as_f64().unwrap() * 1000.0).round() as u128
+    );
+    assert_eq!(
+        ok.resource.get("cloud.account.id").map(String::as_str),
+        Some(ACCOUNT)
+    );
+    assert_eq!(
+        ok.resource.get("cloud.region").map(String::as_str),
+        Some("us-east-1")
+    );
+    assert_eq!(
+        ok.resource.get("cloud.provider").map(String::as_str),
+        Some("aws")
+    );
+    assert_eq!(
+        ok.resource.get("cloud.platform").map(String::as_str),
+        Some("aws_glue")
+    );
+    assert_eq!(
+        ok.attr("cloud.resource_id"),
+        Some("arn:aws:glue:us-east-1:123456789012:job/test-etl")
+    );
+    assert_eq!(ok.attr("aws.glue.worker_type"), Some("G.1X"));
+    assert!(ok.attr("aws.glue.dpu_seconds").is_some());
+    assert!(ok.attr("error.type").is_none());
+
+    // Glue failure: error type parsed from the message, status Error, exception event.
+    let failed = r.root_of_run(run_id(&etl[1]));
+    assert_eq!(failed.status, "STATUS_CODE_ERROR");
+    assert_eq!(failed.attr("cicd.pipeline.result"), Some("failure"));
+    assert_eq!(
+        failed.attr("error.type"),
+        Some("java.lang.OutOfMemoryError")
+    );
+    assert!(failed.events.contains(&"exception".to_string()));
+    // The retry is its own trace, linked to the failed attempt.
+    let retry = r.root_of_run(run_id(&etl[2]));
+    assert_eq!(retry.attr("aws.glue.job_run.attempt"), Some("1"));
+    assert_eq!(retry.links, 1);
+    assert_ne!(retry.trace_id, failed.trace_id);
+    // The running run is not exported until it ends.
+    assert!(r
+        .roots()
+        .iter()
+        .all(|s| s.attr("cicd.pipeline.run.id") != Some(run_id(&etl[3]))));
+
+    let results: Vec<_> = batch
+        .iter()
+        .map(|b| {
+            r.root_of_run(run_id(b))
+                .attr("cicd.pipeline.result")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(results, ["timeout", "cancellation", "error"]);
+    assert_eq!(
+        r.root_of_run(run_id(&batch[1])).status,
+        "STATUS_CODE_UNSET",
+        "a stop is not an error"
+    );
+
+    // Step Functions: the full tree of a real execution.
+    let nightly = r.root_of_run(&execution_arn("nightly-orders-pipeline", "test-nightly-1"));
+    assert_eq!(
+        nightly.resource.get("cloud.platform").map(String::as_str),
+        Some("aws_step_functions")
+    );
+    assert_eq!(nightly.attr("cicd.pipeline.result"), Some("success"));
+    assert_eq!(
+        nightly.status, "STATUS_CODE_UNSET",
+        "a caught error does not mark the execution"
+    );
+    let top = r.children(nightly);
+    assert_eq!(
+        names(&top),
+        [
+            "CheckMode",
+            "Done",
+            "Extract",
+            "LoadConfig",
+            "NotifyDownstream",
+            "RecordNotifyFailure",
+            "TransformRegions"
+        ]
+    );
+    let extract = top.iter().find(|s| s.name == "Extract").unwrap();
+    assert_eq!(
+        extract.attr("aws.step_functions.state.type"),
+        Some("Parallel")
+    );
+    assert_eq!(
+        names(&r.children(extract)),
+        ["ExtractOrders", "ExtractRefunds", "ValidateOrders"]
+    );
+    let map = top.iter().find(|s| s.name == "TransformRegions").unwrap();
+    let iterations = r.children(map);
+    assert_eq!(
+        names(&iterations),
+        [
+            "TransformRegions[0]",
+            "TransformRegions[1]",
+            "TransformRegions[2]"
+        ]
+    );
+    for it in &iterations {
+        assert_eq!(names(&r.children(it)), ["Throttle", "TransformRegion"]);
+        let wait = r
+            .children(it)
+            .into_iter()
+            .find(|s| s.name == "Throttle")
+            .unwrap();
+        assert!(
+            wait.duration_ms() >= 900,
+            "the Wait state really waited ({} ms)",
+            wait.duration_ms()
+        );
+    }
+    let notify = top.iter().find(|s| s.name == "NotifyDownstream").unwrap();
+    assert_eq!(
+        notify.status, "STATUS_CODE_ERROR",
+        "the failing state is marked"
+    );
+    assert_eq!(
+        notify.attr("cicd.pipeline.task.run.result"),
+        Some("failure")
+    );
+    let attempts = r.children(notify);
+    assert_eq!(attempts.len(), 2, "one span per retried attempt");
+    assert!(attempts
+        .iter()
+        .all(|a| a.attr("error.type") == Some("Exception")));
+    for s in r
+        .spans
+        .iter()
+        .filter(|s| s.trace_id == nightly.trace_id && !s.parent.is_empty())
+    {
+        assert_eq!(s.kind, "SPAN_KIND_INTERNAL");
+        assert!(
+            s.start_ns >= nightly.start_ns && s.end_ns <= nightly.end_ns,
+            "{} inside the run",
+            s.name
+        );
+        assert!(s.attr("cicd.pipeline.task.run.id").is_some());
+    }
+
+    let sync = r.root_of_run(&execution_arn("customer-sync", "test-customer-sync-fail"));
+    assert_eq!(sync.status, "STATUS_CODE_ERROR");
+    assert_eq!(
+        sync.attr("error.type"),
+        Some("CustomerSync.ValidationError")
+    );
+    assert!(sync.status_message.contains("3 rows failed validation"));
+    let fail = r
+        .children(sync)
+        .into_iter()
+        .find(|s| s.attr("aws.step_functions.state.type") == Some("Fail"))
+        .unwrap();
+    assert_eq!(fail.status, "STATUS_CODE_ERROR");
+
+    let aborted = r.root_of_run(&execution_arn(
+        "inventory-snapshot",
+        "test-inventory-aborted",
+    ));
+    assert_eq!(aborted.attr("cicd.pipeline.result"), Some("cancellation"));
+}
+
+#[test]
+fn grpc_export_counts_each_run_exactly_once_across_cycles_and_restarts() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "poll_interval = \"1s\"\n");
+    let (cfg, state, state2) = (
+        cfg.to_str().unwrap().to_string(),
+        dir.path().join("state").to_str().unwrap().to_string(),
+        dir.path().join("fresh").to_str().unwrap().to_string(),
+    );
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let etl = glue_runs(&moto, "test-etl");
+    let pipe = |name: &'static str| [("cicd.pipeline.name", name)];
+
+    // Two cycles in one process: everything exported once, the second cycle adds nothing.
+    let m = col.mark();
+    let out = bridge(
+        &["run", "--cycles", "2", "--config", &cfg, "--state", &state],
+        &env,
+    );
+    assert!(out.status.success());
+    let r1 = col.received_since(m);
+    assert_test_scenario(&moto, &r1);
+    assert_eq!(r1.sum("cicd.pipeline.run.duration", &pipe("test-etl")), 3.0);
+    assert_eq!(
+        r1.sum(
+            "cicd.pipeline.run.duration",
+            &pipe("nightly-orders-pipeline")
+        ),
+        1.0
+    );
+    assert_eq!(
+        r1.sum(
+            "cicd.pipeline.run.errors",
+            &[
+                ("cicd.pipeline.name", "test-etl"),
+                ("error.type", "java.lang.OutOfMemoryError")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        r1.sum("cicd.pipeline.run.errors", &pipe("customer-sync")),
+        1.0
+    );
+    assert_eq!(
+        r1.sum("cicd.pipeline.run.errors", &pipe("inventory-snapshot")),
+        0.0,
+        "cancellation is no error"
+    );
+    assert_eq!(
+        r1.sum(
+            "cicd.pipeline.run.active",
+            &[
+                ("cicd.pipeline.name", "test-etl"),
+                ("cicd.pipeline.run.state", "executing")
+            ]
+        ),
+        1.0
+    );
+    assert!(r1.sum("pipeline_bridge.glue.dpu_usage", &pipe("test-etl")) > 0.0);
+    assert!(
+        r1.sum(
+            "pipeline_bridge.task.duration",
+            &[
+                ("cicd.pipeline.name", "nightly-orders-pipeline"),
+                ("cicd.pipeline.task.name", "NotifyDownstream")
+            ]
+        ) == 1.0
+    );
+    let last_ok = r1.points(
+        "pipeline_bridge.pipeline.last_success.timestamp",
+        &pipe("test-etl"),
+    );
+    assert_eq!(last_ok.len(), 1);
+    assert!((last_ok[0].value - etl[2]["CompletedOn"].as_f64().unwrap()).abs() < 0.01);
+    assert_eq!(
+        r1.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "GetJobRuns"), ("outcome", "success")]
+        ),
+        4.0,
+        "two jobs, two cycles"
+    );
+    assert_eq!(
+        r1.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "GetExecutionHistory")]
+        ),
+        4.0,
+        "history fetched once per finished execution"
+    );
+    assert!(r1.points("pipeline_bridge.poll.cycle.duration", &[]).len() == 1);
+    for p in r1
+        .points
+        .iter()
+        .filter(|p| p.metric.starts_with("cicd.pipeline"))
+    {
+        assert!(
+            !p.attrs.contains_key("cicd.pipeline.run.id"),
+            "no run ids on metrics"
+        );
+    }
+
+    // The trace-id command computes what was sent.
+    let failed_root = r1.root_of_run(run_id(&etl[1]));
+    let out = bridge(
+        &[
+            "trace-id",
+            "--kind",
+            "glue-job",
+            "--account",
+            ACCOUNT,
+            "--region",
+            "us-east-1",
+            "--pipeline",
+            "test-etl",
+            "--run-id",
+            run_id(&etl[1]),
+        ],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("trace_id {}", failed_root.trace_id)));
+
+    // A restart with the same state re-sends and re-counts nothing.
+    let m = col.mark();
+    let out = bridge(
+        &["run", "--once", "--config", &cfg, "--state", &state],
+        &env,
+    );
+    assert!(out.status.success());
+    let r2 = col.received_since(m);
+    assert!(r2.spans.is_empty(), "nothing new to export");
+    assert_eq!(r2.points("cicd.pipeline.run.duration", &[]).len(), 0);
+    assert_eq!(
+        r2.sum(
+            "cicd.pipeline.run.active",
+            &[
+                ("cicd.pipeline.name", "test-etl"),
+                ("cicd.pipeline.run.state", "executing")
+            ]
+        ),
+        1.0
+    );
+
+    // The run in flight ends: exported once, with its own counts.
+    let running = run_id(&etl[3]).to_string();
+    let started = etl[3]["StartedOn"].as_f64().unwrap();
+    moto.post(
+        "/_inject/glue-job-run",
+        serde_json::json!({"JobName": "test-etl", "RunId": running, "fields": {"JobRunState": "SUCCEEDED", "CompletedOn": started + 60.5, "ExecutionTime": 60}}),
+    );
+    let m = col.mark();
+    let out = bridge(
+        &["run", "--once", "--config", &cfg, "--state", &state],
+        &env,
+    );
+    assert!(out.status.success());
+    let r3 = col.received_since(m);
+    assert_eq!(r3.roots().len(), 1);
+    let late = r3.root_of_run(&running);
+    assert_eq!(late.duration_ms(), 60_500);
+    assert_eq!(r3.sum("cicd.pipeline.run.duration", &pipe("test-etl")), 1.0);
+    assert_eq!(
+        r3.sum(
+            "cicd.pipeline.run.active",
+            &[
+                ("cicd.pipeline.name", "test-etl"),
+                ("cicd.pipeline.run.state", "executing")
+            ]
+        ),
+        0.0
+    );
+
+    // A fresh state sends the same runs again with identical ids.
+    let m = col.mark();
+    let out = bridge(
+        &["run", "--once", "--config", &cfg, "--state", &state2],
+        &env,
+    );
+    assert!(out.status.success());
+    let r4 = col.received_since(m);
+    let ids = |r: &Received| {
+        let mut v: Vec<(String, String)> = r
+            .spans
+            .iter()
+            .map(|s| (s.trace_id.clone(), s.id.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut before = ids(&r1);
+    before.extend(ids(&r3));
+    before.sort();
+    assert_eq!(ids(&r4), before);
+}
+
+#[test]
+fn http_protobuf_with_gzip_headers_and_resource_env() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.http.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=hunter2-secret"),
+        ("OTEL_SERVICE_NAME", "pipelines-prod"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=test,service.namespace=data",
+        ),
+    ];
+    let m = col.mark();
+    let out = bridge(&["run", "--once", "--state", state.to_str().unwrap()], &env);
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    assert_test_scenario(&moto, &r);
+    let root = r.roots()[0];
+    assert_eq!(
+        root.resource.get("service.name").map(String::as_str),
+        Some("pipelines-prod")
+    );
+    assert_eq!(
+        root.resource.get("service.namespace").map(String::as_str),
+        Some("data")
+    );
+    assert_eq!(
+        root.resource
+            .get("deployment.environment.name")
+            .map(String::as_str),
+        Some("test")
+    );
+    assert_eq!(
+        r.sum(
+            "cicd.pipeline.run.duration",
+            &[("cicd.pipeline.name", "test-batch")]
+        ),
+        3.0
+    );
+    let logs =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!logs.contains("hunter2"), "secrets never reach logs");
+}
+
+#[test]
+fn failed_export_moves_no_checkpoint() {
+    let moto = Moto::start("test");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", dead.as_str()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+    ];
+    let out = bridge(&["run", "--once", "--state", state], &env);
+    assert!(
+        !out.status.success(),
+        "--once fails when the collector did not acknowledge"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&dead),
+        "the error names the endpoint"
+    );
+
+    let col = Collector::start();
+    let m = col.mark();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let out = bridge(&["run", "--once", "--state", state], &env);
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    assert_test_scenario(&moto, &r);
+    assert_eq!(
+        r.sum(
+            "cicd.pipeline.run.duration",
+            &[("cicd.pipeline.name", "test-etl")]
+        ),
+        3.0
+    );
+}
+
+#[test]
+fn a_throttled_pipeline_does_not_stop_the_others() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    moto.post(
+        "/_inject/fault",
+        serde_json::json!({"target": "AWSGlue.GetJobRuns", "match": "test-batch", "code": "ThrottlingException", "message": "Rate exceeded", "count": -1}),
+    );
+    let m = col.mark();
+    let out = bridge(&["run", "--once", "--state", state], &env);
+    assert!(
+        out.status.success(),
+        "exports succeeded; the throttled pipeline waits"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("test-batch"),
+        "the log names the pipeline"
+    );
+    let r = col.received_since(m);
+    assert_eq!(r.roots().len(), 7);
+    assert!(r
+        .roots()
+        .iter()
+        .all(|s| s.attr("cicd.pipeline.name") != Some("test-batch")));
+    assert!(
+        r.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "GetJobRuns"), ("outcome", "throttled")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        r.sum(
+            "cicd.system.errors",
+            &[
+                ("cicd.system.component", "glue"),
+                ("error.type", "throttled")
+            ]
+        ),
+        1.0
+    );
+
+    moto.post("/_inject/fault-clear", serde_json::json!({}));
+    let m = col.mark();
+    let out = bridge(&["run", "--once", "--state", state], &env);
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    assert_eq!(
+        names(&r.roots()),
+        ["RUN test-batch", "RUN test-batch", "RUN test-batch"]
+    );
+}
+
+#[test]
+fn tls_over_grpc_and_http_with_a_private_ca() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let st = std::process::Command::new("bash")
+        .arg(common::repo().join("testing/make-test-certs.sh"))
+        .arg(&certs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let venv = common::venv();
+    let proxy = |upstream: u16, name: &str| {
+        let pf = dir.path().join(format!("{name}.port"));
+        let child = std::process::Command::new(venv.join("bin/python"))
+            .arg(common::repo().join("testing/tls_proxy.py"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--port-file",
+                pf.to_str().unwrap(),
+            ])
+            .args(["--upstream", &format!("127.0.0.1:{upstream}")])
+            .args(["--cert", certs.join("server.pem").to_str().unwrap()])
+            .args(["--key", certs.join("server-key.pem").to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while !pf.exists() {
+            assert!(t.elapsed().as_secs() < 20, "tls proxy did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let port = std::fs::read_to_string(&pf).unwrap().trim().to_string();
+        (
+            common::Server {
+                child,
+                name: "tls-proxy",
+            },
+            format!("https://localhost:{port}"),
+        )
+    };
+    let (_g, grpc) = proxy(col.grpc_port, "grpc");
+    let (_h, http) = proxy(col.http_port, "http");
+    let ca = certs.join("ca.pem");
+    for (i, (endpoint, protocol)) in [(grpc, "grpc"), (http, "http/protobuf")].iter().enumerate() {
+        let state = dir.path().join(format!("state{i}"));
+        let env = [
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_str().unwrap()),
+        ];
+        let m = col.mark();
+        let out = bridge(&["run", "--once", "--state", state.to_str().unwrap()], &env);
+        assert!(out.status.success(), "{protocol} over TLS");
+        assert_eq!(
+            col.received_since(m).roots().len(),
+            10,
+            "{protocol} over TLS"
+        );
+    }
+    // Without the CA the collector is not trusted and nothing is acknowledged.
+    let state = dir.path().join("state-untrusted");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:1"),
+    ];
+    let _ = env;
+    let (_g2, grpc2) = proxy(col.grpc_port, "grpc2");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc2.as_str()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
+    ];
+    let out = bridge(&["run", "--once", "--state", state.to_str().unwrap()], &env);
+    assert!(
+        !out.status.success(),
+        "an untrusted certificate fails the export"
+    );
+}
+
+#[test]
+fn check_runs_and_config_errors() {
+    let moto = Moto::start("test");
+    let env = [("AWS_ENDPOINT_URL", moto.endpoint.as_str())];
+    let out = bridge(&["check"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ok    glue") && stdout.contains("ok    step_functions"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(ACCOUNT));
+
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let out = bridge(
+        &["check"],
+        &[
+            ("AWS_ENDPOINT_URL", dead.as_str()),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("FAIL  glue") && stdout.contains("ListJobs"),
+        "{stdout}"
+    );
+
+    let out = bridge(&["runs", "--since", "24h"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("RUN nightly-orders-pipeline") && stdout.contains("TransformRegions[2]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("in flight"),
+        "the running Glue run is listed: {stdout}"
+    );
+    assert!(stdout.contains("CustomerSync.ValidationError: 3 rows failed validation"));
+    assert!(stdout.contains("11 run(s)"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[glue]\nenabled = true\nincldue = [\"x\"]\n");
+    let out = bridge(&["check", "--config", cfg.to_str().unwrap()], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("bridge.toml") && stderr.contains("line 3") && stderr.contains("incldue"),
+        "{stderr}"
+    );
+}
