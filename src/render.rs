@@ -39,6 +39,8 @@ fn one_line(s: &str, max: usize) -> String {
 fn error_text(e: &crate::model::RunError, max: usize) -> String {
     if e.message.trim().is_empty() {
         e.error_type.clone()
+    } else if e.message.starts_with(&e.error_type) {
+        one_line(&e.message, max)
     } else {
         format!("{}: {}", e.error_type, one_line(&e.message, max))
     }
