@@ -23,7 +23,11 @@ fn ev(id: i64, prev: i64, t: i64, kind: &str) -> HistoryEvent {
 fn big_history(n: i64) -> Vec<HistoryEvent> {
     let mut v = vec![ev(1, 0, 0, "ExecutionStarted")];
     let mut id = 1;
-    let mut push = |v: &mut Vec<HistoryEvent>, prev: i64, kind: &str, name: Option<&str>, index: Option<i64>| {
+    let mut push = |v: &mut Vec<HistoryEvent>,
+                    prev: i64,
+                    kind: &str,
+                    name: Option<&str>,
+                    index: Option<i64>| {
         id += 1;
         let mut e = ev(id, prev, id * 10, kind);
         e.name = name.map(str::to_string);
@@ -43,13 +47,23 @@ fn big_history(n: i64) -> Vec<HistoryEvent> {
     let started = push(&mut v, entered, "MapStateStarted", None, None);
     let mut last = started;
     for i in 0..n {
-        let it = push(&mut v, started, "MapIterationStarted", Some("Fanout"), Some(i));
+        let it = push(
+            &mut v,
+            started,
+            "MapIterationStarted",
+            Some("Fanout"),
+            Some(i),
+        );
         let mut p = push(&mut v, it, "TaskStateEntered", Some("Transform"), None);
         let attempts = if i % 10 == 0 { 2 } else { 1 };
         for a in 0..attempts {
             p = push(&mut v, p, "LambdaFunctionScheduled", None, None);
             p = push(&mut v, p, "LambdaFunctionStarted", None, None);
-            let end = if a + 1 < attempts { "LambdaFunctionFailed" } else { "LambdaFunctionSucceeded" };
+            let end = if a + 1 < attempts {
+                "LambdaFunctionFailed"
+            } else {
+                "LambdaFunctionSucceeded"
+            };
             p = push(&mut v, p, end, None, None);
         }
         p = push(&mut v, p, "TaskStateExited", Some("Transform"), None);
@@ -64,7 +78,15 @@ fn big_history(n: i64) -> Vec<HistoryEvent> {
 }
 
 fn glue_runs(n: usize) -> Vec<GlueJobRun> {
-    let states = ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "RUNNING"];
+    let states = [
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "FAILED",
+        "TIMEOUT",
+        "STOPPED",
+        "RUNNING",
+    ];
     (0..n)
         .map(|i| GlueJobRun {
             id: format!("jr_{i:064x}"),
@@ -97,7 +119,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sfn");
     g.throughput(Throughput::Elements(history.len() as u64));
     g.bench_function(format!("history_{}_events_to_run", history.len()), |b| {
-        b.iter(|| sfn::to_run("123456789012", "us-east-1", "fanout", black_box(&exec), black_box(&history)))
+        b.iter(|| {
+            sfn::to_run(
+                "123456789012",
+                "us-east-1",
+                "fanout",
+                black_box(&exec),
+                black_box(&history),
+            )
+        })
     });
     let run = sfn::to_run("123456789012", "us-east-1", "fanout", &exec, &history).unwrap();
     g.bench_function(format!("history_{}_events_to_spans", history.len()), |b| {

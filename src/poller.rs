@@ -24,6 +24,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, info, warn};
 
+/// Phase recorded for a run that ended but could not be exported yet (not counted as active).
+const FINISHED_NOT_EXPORTED: &str = "finished";
+
 /// SDK clients of one account and region.
 #[derive(Clone, Debug)]
 pub struct RegionClients {
@@ -129,6 +132,9 @@ pub struct PipelineScan {
     pub in_flight: Vec<PipelineRun>,
     /// In-flight runs AWS no longer returns (expired from its history).
     pub gone: Vec<String>,
+    /// Finished runs whose details could not be fetched: kept in the checkpoint and re-read
+    /// next cycle, so a moving watermark cannot leave them behind.
+    pub retry: Vec<(String, Millis)>,
     /// Errors that skipped single runs (the rest of the scan stands).
     pub errors: Vec<AwsError>,
 }
@@ -194,6 +200,7 @@ pub async fn scan(
                         Ok(None) => e.clone(),
                         Err(err) => {
                             out.errors.push(err);
+                            out.retry.push((run.run_id.clone(), run.start));
                             continue;
                         }
                     }
@@ -208,7 +215,10 @@ pub async fn scan(
                             classify(run, cp, cutoff, &mut out);
                         }
                     }
-                    Err(err) => out.errors.push(err),
+                    Err(err) => {
+                        out.errors.push(err);
+                        out.retry.push((run.run_id.clone(), run.start));
+                    }
                 }
             }
         }
@@ -490,6 +500,9 @@ impl Poller {
                 };
                 cp.mark_in_flight(&run.run_id, run.start, phase.as_str());
             }
+            for (id, start) in &s.retry {
+                cp.mark_in_flight(id, *start, FINISHED_NOT_EXPORTED);
+            }
             for id in &s.gone {
                 warn!(pipeline = %t.pipeline().name, run_id = %id, "in-flight run no longer listed by AWS; forgetting it");
                 cp.in_flight.remove(id);
@@ -522,7 +535,12 @@ impl Poller {
                 report.not_exported.extend(to_record);
             }
         }
-        report.in_flight = self.checkpoints.values().map(|c| c.in_flight.len()).sum();
+        report.in_flight = self
+            .checkpoints
+            .values()
+            .flat_map(|c| c.in_flight.values())
+            .filter(|r| r.phase != FINISHED_NOT_EXPORTED)
+            .count();
         let known: Vec<PipelineRef> = self
             .targets()
             .into_iter()
@@ -563,7 +581,11 @@ impl Poller {
         let by_key: HashMap<String, &PipelineRef> = known.iter().map(|p| (p.key(), p)).collect();
         for (k, cp) in &self.checkpoints {
             let Some(p) = by_key.get(k) else { continue };
-            for r in cp.in_flight.values() {
+            for r in cp
+                .in_flight
+                .values()
+                .filter(|r| r.phase != FINISHED_NOT_EXPORTED)
+            {
                 let phase = match r.phase.as_str() {
                     "pending" => RunPhase::Pending,
                     "finalizing" => RunPhase::Finalizing,

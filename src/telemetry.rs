@@ -173,7 +173,7 @@ impl Telemetry {
     /// Records a run whose trace the collector acknowledged and whose checkpoint is committed.
     pub fn record_run(&self, run: &PipelineRun, lag_secs: f64) {
         let Some(result) = run.result() else { return };
-        let mut labels = pipeline_labels(&run.pipeline);
+        let labels = pipeline_labels(&run.pipeline);
         let mut duration_labels = labels.clone();
         duration_labels.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.as_str()));
         duration_labels.push(KeyValue::new(
@@ -212,7 +212,6 @@ impl Telemetry {
                 self.task_duration.record(t.duration_secs(), &l);
             }
         }
-        labels.truncate(0);
         self.export_lag.record(lag_secs, &[]);
     }
 

@@ -16,7 +16,10 @@ fn telemetry_doc_lists_every_name() {
     let mut missing = Vec::new();
     for line in src.lines() {
         let line = line.trim();
-        if let (true, Some(start)) = (line.starts_with("pub const") && line.contains(": &str"), line.find('"')) {
+        if let (true, Some(start)) = (
+            line.starts_with("pub const") && line.contains(": &str"),
+            line.find('"'),
+        ) {
             let name = &line[start + 1..line.rfind('"').unwrap()];
             if !doc.contains(&format!("`{name}`")) {
                 missing.push(name.to_string());
@@ -28,7 +31,10 @@ fn telemetry_doc_lists_every_name() {
             missing.push(m.name.to_string());
         }
     }
-    assert!(missing.is_empty(), "docs/telemetry.md does not mention: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/telemetry.md does not mention: {missing:?}"
+    );
 }
 
 #[test]

@@ -579,6 +579,53 @@ fn a_throttled_pipeline_does_not_stop_the_others() {
 }
 
 #[test]
+fn a_run_whose_history_failed_is_not_left_behind_by_the_watermark() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "rescan_window = \"1s\"\n");
+    let (cfg, state) = (cfg.to_str().unwrap().to_string(), dir.path().join("state"));
+    let state = state.to_str().unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let failing = execution_arn("customer-sync", "test-customer-sync-fail");
+    moto.post(
+        "/_inject/fault",
+        serde_json::json!({"target": "AWSStepFunctions.GetExecutionHistory", "match": "test-customer-sync-fail", "code": "ServiceUnavailable", "status": 503, "count": -1}),
+    );
+    // A newer execution of the same state machine moves its watermark past the failing one.
+    moto.python(
+        "time.sleep(2.5)\n\
+         s = client('stepfunctions')\n\
+         arn = s.start_execution(stateMachineArn='arn:aws:states:us-east-1:123456789012:stateMachine:customer-sync', name='late-ok', input=json.dumps({'failedRows': 0}))['executionArn']\n\
+         while s.describe_execution(executionArn=arn)['status'] == 'RUNNING': time.sleep(0.1)\n",
+    );
+    let m = col.mark();
+    let out = bridge(&["run", "--once", "--config", &cfg, "--state", state], &env);
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    assert_eq!(r.roots().len(), 10);
+    r.root_of_run(&execution_arn("customer-sync", "late-ok"));
+    assert!(r
+        .roots()
+        .iter()
+        .all(|s| s.attr("cicd.pipeline.run.id") != Some(failing.as_str())));
+
+    moto.post("/_inject/fault-clear", serde_json::json!({}));
+    let m = col.mark();
+    let out = bridge(&["run", "--once", "--config", &cfg, "--state", state], &env);
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    assert_eq!(r.roots().len(), 1);
+    assert_eq!(
+        r.root_of_run(&failing).attr("error.type"),
+        Some("CustomerSync.ValidationError")
+    );
+}
+
+#[test]
 fn tls_over_grpc_and_http_with_a_private_ca() {
     let moto = Moto::start("test");
     let col = Collector::start();
@@ -642,11 +689,6 @@ fn tls_over_grpc_and_http_with_a_private_ca() {
     }
     // Without the CA the collector is not trusted and nothing is acknowledged.
     let state = dir.path().join("state-untrusted");
-    let env = [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:1"),
-    ];
-    let _ = env;
     let (_g2, grpc2) = proxy(col.grpc_port, "grpc2");
     let env = [
         ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),

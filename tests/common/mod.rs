@@ -96,6 +96,26 @@ impl Moto {
         }
     }
 
+    /// Runs Python with a boto3 client factory `client(service)` bound to this moto.
+    pub fn python(&self, code: &str) -> String {
+        let prelude = format!(
+            "import boto3, json, time\n\
+             def client(s): return boto3.client(s, endpoint_url='{}', region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n",
+            self.endpoint
+        );
+        let out = Command::new(venv().join("bin/python"))
+            .args(["-c", &format!("{prelude}{code}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// POSTs JSON to a harness route (e.g. `/_inject/glue-job-run`).
     pub fn post(&self, route: &str, body: serde_json::Value) -> serde_json::Value {
         let out = Command::new(venv().join("bin/python"))
