@@ -4,7 +4,7 @@ use crate::aws::{self, ApiCounts, ApiObserver};
 use crate::config::Config;
 use crate::ids::RunKey;
 use crate::model::{PipelineKind, PipelineRun};
-use crate::poller::{self, Poller, RegionClients, Target};
+use crate::poller::{self, Poller};
 use crate::records::Millis;
 use crate::render::render_run;
 use crate::state::{Checkpoint, LocalStore};
@@ -98,19 +98,19 @@ pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineR
     let c2 = counts.clone();
     let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
     let regions = poller::connect(&cfg, &observers).await?;
-    let glue_f = cfg
-        .glue
-        .filter()
-        .map_err(|(k, m)| anyhow::anyhow!("glue.{k}: {m}"))?;
-    let sfn_f = cfg
-        .step_functions
-        .filter()
-        .map_err(|(k, m)| anyhow::anyhow!("step_functions.{k}: {m}"))?;
+    let filters = cfg.filters()?;
     let cutoff = Millis(Millis::now().0 - since.as_millis() as i64);
     let mut runs = Vec::new();
     let mut errors = Vec::new();
     for rc in &regions {
-        for t in targets(&cfg, rc, &glue_f, &sfn_f, &mut errors).await {
+        let mut d = poller::Discovery::default();
+        errors.extend(
+            poller::discover(&cfg, rc, &mut d)
+                .await
+                .iter()
+                .map(|e| e.to_string()),
+        );
+        for t in poller::targets(&cfg, &filters, rc, &d) {
             match poller::scan(rc, &t, &Checkpoint::default(), cutoff).await {
                 Ok(s) => {
                     runs.extend(s.finished);
@@ -123,49 +123,6 @@ pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineR
     }
     runs.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.run_id.cmp(&b.run_id)));
     Ok((runs, errors))
-}
-
-async fn targets(
-    cfg: &Config,
-    rc: &RegionClients,
-    glue_f: &crate::config::NameFilter,
-    sfn_f: &crate::config::NameFilter,
-    errors: &mut Vec<String>,
-) -> Vec<Target> {
-    let mut out = Vec::new();
-    if cfg.glue.enabled {
-        match aws::glue::list_jobs(&rc.glue, &rc.region).await {
-            Ok(jobs) => out.extend(
-                jobs.into_iter()
-                    .filter(|j| glue_f.matches(&j.name))
-                    .map(|j| {
-                        Target::Glue(
-                            crate::model::PipelineRef::glue_job(&rc.account, &rc.region, &j.name),
-                            Some(j),
-                        )
-                    }),
-            ),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    if cfg.step_functions.enabled {
-        match aws::sfn::list_state_machines(&rc.sfn, &rc.region).await {
-            Ok(sms) => out.extend(
-                sms.into_iter()
-                    .filter(|m| m.kind != "EXPRESS" && sfn_f.matches(&m.name))
-                    .map(|m| {
-                        Target::Sfn(crate::model::PipelineRef::state_machine(
-                            &rc.account,
-                            &rc.region,
-                            &m.name,
-                            &m.state_machine_arn,
-                        ))
-                    }),
-            ),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    out
 }
 
 /// `check`: one line per source and region, `ok` or the AWS error. Returns whether all passed.

@@ -99,6 +99,13 @@ impl NameFilter {
     }
 }
 
+/// The compiled name filters of both sources.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub glue: NameFilter,
+    pub step_functions: NameFilter,
+}
+
 /// OTLP export settings. Unset fields fall back to the standard `OTEL_EXPORTER_OTLP_*`
 /// variables, then to the OpenTelemetry defaults (gRPC on `localhost:4317`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -245,6 +252,23 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Compiles the include/exclude patterns of both sources.
+    pub fn filters(&self) -> Result<Filters, ConfigError> {
+        let compile = |name: &str, src: &SourceConfig| {
+            src.filter().map_err(|(key, message)| ConfigError::Invalid {
+                path: PathBuf::from("(config)"),
+                key: format!("{name}.{key}"),
+                message,
+            })
+        };
+        Ok(Filters {
+            glue: compile("glue", &self.glue)?,
+            step_functions: compile("step_functions", &self.step_functions)?,
+        })
     }
 }
 

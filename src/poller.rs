@@ -9,7 +9,7 @@
 //! One failing pipeline or API never stops the cycle; its error is logged and counted.
 
 use crate::aws::{self, ApiCounts, AwsError, CallCounter};
-use crate::config::{Config, NameFilter};
+use crate::config::{Config, Filters};
 use crate::convert::{glue as cglue, sfn as csfn, spans};
 use crate::export::{self, ExportError, MetricSender, TraceSender};
 use crate::model::{PipelineKind, PipelineRef, PipelineRun, RunPhase, RunStatus};
@@ -240,10 +240,68 @@ fn classify(run: PipelineRun, cp: &Checkpoint, cutoff: Millis, out: &mut Pipelin
 
 /// Discovered pipelines of one region, refreshed every `discovery_interval`.
 #[derive(Default)]
-struct Discovery {
-    glue_jobs: Vec<GlueJob>,
-    state_machines: Vec<SfnStateMachine>,
-    fetched: Option<Instant>,
+pub struct Discovery {
+    pub glue_jobs: Vec<GlueJob>,
+    pub state_machines: Vec<SfnStateMachine>,
+    /// When both lists were last read successfully.
+    pub fetched: Option<Instant>,
+}
+
+/// Reads the job and state machine lists of the enabled sources into `d`; a list that fails
+/// keeps its previous content. Returns the errors.
+pub async fn discover(cfg: &Config, rc: &RegionClients, d: &mut Discovery) -> Vec<AwsError> {
+    let mut errors = Vec::new();
+    if cfg.glue.enabled {
+        match aws::glue::list_jobs(&rc.glue, &rc.region).await {
+            Ok(jobs) => d.glue_jobs = jobs,
+            Err(e) => errors.push(e),
+        }
+    }
+    if cfg.step_functions.enabled {
+        match aws::sfn::list_state_machines(&rc.sfn, &rc.region).await {
+            Ok(sms) => d.state_machines = sms,
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        d.fetched = Some(Instant::now());
+    }
+    errors
+}
+
+/// The pipelines to poll in one region: enabled sources, names passing the filters. Express
+/// state machines are left out: they keep no history to poll.
+pub fn targets(cfg: &Config, filters: &Filters, rc: &RegionClients, d: &Discovery) -> Vec<Target> {
+    let mut out = Vec::new();
+    if cfg.glue.enabled {
+        out.extend(
+            d.glue_jobs
+                .iter()
+                .filter(|j| filters.glue.matches(&j.name))
+                .map(|j| {
+                    Target::Glue(
+                        PipelineRef::glue_job(&rc.account, &rc.region, &j.name),
+                        Some(j.clone()),
+                    )
+                }),
+        );
+    }
+    if cfg.step_functions.enabled {
+        out.extend(
+            d.state_machines
+                .iter()
+                .filter(|m| m.kind != "EXPRESS" && filters.step_functions.matches(&m.name))
+                .map(|m| {
+                    Target::Sfn(PipelineRef::state_machine(
+                        &rc.account,
+                        &rc.region,
+                        &m.name,
+                        &m.state_machine_arn,
+                    ))
+                }),
+        );
+    }
+    out
 }
 
 /// The outcome of one cycle.
@@ -270,8 +328,7 @@ impl CycleReport {
 /// The daemon's state between cycles.
 pub struct Poller {
     cfg: Config,
-    glue_filter: NameFilter,
-    sfn_filter: NameFilter,
+    filters: Filters,
     regions: Vec<RegionClients>,
     discovery: HashMap<String, Discovery>,
     store: Box<dyn CheckpointStore>,
@@ -291,20 +348,12 @@ impl Poller {
         telemetry: Telemetry,
         api_counts: Arc<ApiCounts>,
     ) -> anyhow::Result<Self> {
-        let glue_filter = cfg
-            .glue
-            .filter()
-            .map_err(|(k, m)| anyhow::anyhow!("glue.{k}: {m}"))?;
-        let sfn_filter = cfg
-            .step_functions
-            .filter()
-            .map_err(|(k, m)| anyhow::anyhow!("step_functions.{k}: {m}"))?;
+        let filters = cfg.filters()?;
         let checkpoints = store.load_all()?;
         let traces = TraceSender::new(&cfg.otlp)?;
         let metrics = MetricSender::new(&cfg.otlp)?;
         let p = Poller {
-            glue_filter,
-            sfn_filter,
+            filters,
             regions,
             discovery: HashMap::new(),
             store,
@@ -333,71 +382,29 @@ impl Poller {
             {
                 continue;
             }
-            let mut ok = true;
-            if self.cfg.glue.enabled {
-                match aws::glue::list_jobs(&rc.glue, &rc.region).await {
-                    Ok(jobs) => d.glue_jobs = jobs,
-                    Err(e) => {
-                        ok = false;
-                        self.telemetry
-                            .system_error(component::GLUE, &e.error_type());
-                        warn!(error = %e, account = %rc.account, "Glue job discovery failed; keeping the previous list");
-                        errors.push(e.to_string());
-                    }
-                }
-            }
-            if self.cfg.step_functions.enabled {
-                match aws::sfn::list_state_machines(&rc.sfn, &rc.region).await {
-                    Ok(sms) => d.state_machines = sms,
-                    Err(e) => {
-                        ok = false;
-                        self.telemetry
-                            .system_error(component::STEP_FUNCTIONS, &e.error_type());
-                        warn!(error = %e, account = %rc.account, "state machine discovery failed; keeping the previous list");
-                        errors.push(e.to_string());
-                    }
-                }
-            }
-            if ok {
-                d.fetched = Some(Instant::now());
+            for e in discover(&self.cfg, rc, d).await {
+                let comp = if e.service == "glue" {
+                    component::GLUE
+                } else {
+                    component::STEP_FUNCTIONS
+                };
+                self.telemetry.system_error(comp, &e.error_type());
+                warn!(error = %e, account = %rc.account, "discovery failed; keeping the previous list");
+                errors.push(e.to_string());
             }
         }
     }
 
     fn targets(&self) -> Vec<(RegionClients, Target)> {
-        let mut out = Vec::new();
-        for rc in &self.regions {
-            let Some(d) = self.discovery.get(&rc.region) else {
-                continue;
-            };
-            if self.cfg.glue.enabled {
-                for j in d
-                    .glue_jobs
-                    .iter()
-                    .filter(|j| self.glue_filter.matches(&j.name))
-                {
-                    let p = PipelineRef::glue_job(&rc.account, &rc.region, &j.name);
-                    out.push((rc.clone(), Target::Glue(p, Some(j.clone()))));
-                }
-            }
-            if self.cfg.step_functions.enabled {
-                // Express workflows keep no history to poll.
-                for sm in d
-                    .state_machines
-                    .iter()
-                    .filter(|m| m.kind != "EXPRESS" && self.sfn_filter.matches(&m.name))
-                {
-                    let p = PipelineRef::state_machine(
-                        &rc.account,
-                        &rc.region,
-                        &sm.name,
-                        &sm.state_machine_arn,
-                    );
-                    out.push((rc.clone(), Target::Sfn(p)));
-                }
-            }
-        }
-        out
+        self.regions
+            .iter()
+            .filter_map(|rc| Some((rc, self.discovery.get(&rc.region)?)))
+            .flat_map(|(rc, d)| {
+                targets(&self.cfg, &self.filters, rc, d)
+                    .into_iter()
+                    .map(move |t| (rc.clone(), t))
+            })
+            .collect()
     }
 
     /// Runs one full cycle at wall-clock `now`.

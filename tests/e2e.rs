@@ -626,6 +626,122 @@ fn a_run_whose_history_failed_is_not_left_behind_by_the_watermark() {
 }
 
 #[test]
+fn glue_paging_reads_every_page() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    moto.python(
+        "client('glue').create_job(Name='many-runs', Role='arn:aws:iam::123456789012:role/glue', \
+           Command={'Name': 'glueetl', 'ScriptLocation': 's3://scripts/many.py'}, \
+           ExecutionProperty={'MaxConcurrentRuns': 1000}, WorkerType='G.1X', NumberOfWorkers=2)\n\
+         now = time.time()\n\
+         for i in range(450):\n\
+         \x20   inject('/_inject/glue-job-run-create', {'JobName': 'many-runs', 'fields': {'JobRunState': 'SUCCEEDED', \
+                'StartedOn': now - 3600 + i + 0.123, 'CompletedOn': now - 3600 + i + 30.456}})\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[glue]\ninclude = [\"many-*\"]\n[step_functions]\nenabled = false\n",
+    );
+    let state = dir.path().join("state");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let m = col.mark();
+    let out = bridge(
+        &[
+            "run",
+            "--once",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    assert_eq!(r.roots().len(), 450, "every page read");
+    assert!(
+        r.roots()
+            .iter()
+            .all(|s| s.attr("cicd.pipeline.name") == Some("many-runs")),
+        "filters applied"
+    );
+    assert_eq!(
+        r.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "GetJobRuns")]
+        ),
+        3.0,
+        "200 + 200 + 50"
+    );
+    assert_eq!(
+        r.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "ListStateMachines")]
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn the_daemon_stops_cleanly_on_sigterm() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "poll_interval = \"1s\"\n");
+    let state = dir.path().join("state");
+    let m = col.mark();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"))
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let r = col.received_since(m);
+    assert_eq!(r.roots().len(), 10);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed().as_secs() < 15,
+            "the daemon did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    // Its checkpoints were saved: a restart has nothing to send.
+    let m = col.mark();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let out = bridge(&["run", "--once", "--state", state.to_str().unwrap()], &env);
+    assert!(out.status.success());
+    assert!(col.received_since(m).spans.is_empty());
+}
+
+#[test]
 fn tls_over_grpc_and_http_with_a_private_ca() {
     let moto = Moto::start("test");
     let col = Collector::start();

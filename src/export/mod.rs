@@ -332,10 +332,6 @@ impl MetricSender {
             })
     }
 
-    /// Cumulative, as Prometheus expects.
-    pub fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
-        self.exporter.temporality()
-    }
 }
 
 /// Default export timeout when neither config nor env set one.

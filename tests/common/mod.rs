@@ -99,9 +99,11 @@ impl Moto {
     /// Runs Python with a boto3 client factory `client(service)` bound to this moto.
     pub fn python(&self, code: &str) -> String {
         let prelude = format!(
-            "import boto3, json, time\n\
-             def client(s): return boto3.client(s, endpoint_url='{}', region_name='us-east-1', \
-             aws_access_key_id='testing', aws_secret_access_key='testing')\n",
+            "import boto3, json, time, urllib.request\nENDPOINT = '{0}'\n\
+             def client(s): return boto3.client(s, endpoint_url=ENDPOINT, region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             def inject(route, body): return json.loads(urllib.request.urlopen(urllib.request.Request(\
+             ENDPOINT + route, data=json.dumps(body).encode(), headers={{'Content-Type': 'application/json'}})).read() or 'null')\n",
             self.endpoint
         );
         let out = Command::new(venv().join("bin/python"))
