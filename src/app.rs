@@ -2,6 +2,7 @@
 
 use crate::aws::{self, ApiCounts, ApiObserver};
 use crate::config::Config;
+use crate::export::{self, Signal};
 use crate::ids::RunKey;
 use crate::model::{PipelineKind, PipelineRun};
 use crate::poller::{self, Poller};
@@ -152,6 +153,30 @@ pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
         }
         if cfg.step_functions.enabled {
             line("step_functions", aws::sfn::probe(&rc.sfn, &rc.region).await);
+        }
+    }
+    // The exporters are only built, not connected: a collector may legitimately be down now.
+    for signal in [Signal::Traces, Signal::Metrics] {
+        let built = match signal {
+            Signal::Traces => export::TraceSender::new(&cfg.otlp).map(|_| ()),
+            Signal::Metrics => export::MetricSender::new(&cfg.otlp).map(|_| ()),
+        };
+        let proto = export::protocol(&cfg.otlp, signal)
+            .map(|p| match p {
+                crate::config::Protocol::Grpc => "grpc",
+                crate::config::Protocol::HttpProtobuf => "http/protobuf",
+            })
+            .unwrap_or("?");
+        let name = format!("otlp {}", signal.as_str());
+        match built {
+            Ok(()) => lines.push(format!(
+                "ok    {name:<15} {proto} → {} (configured; not contacted)",
+                export::endpoint_for_display(&cfg.otlp, signal)
+            )),
+            Err(e) => {
+                all_ok = false;
+                lines.push(format!("FAIL  {name:<15} {e}"));
+            }
         }
     }
     Ok((lines, all_ok))

@@ -830,6 +830,24 @@ fn check_runs_and_config_errors() {
         "{stdout}"
     );
     assert!(stdout.contains(ACCOUNT));
+    assert!(
+        stdout.contains("ok    otlp traces     grpc → http://localhost:4317"),
+        "{stdout}"
+    );
+    let out = bridge(
+        &["check"],
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("FAIL  otlp traces")
+            && stdout.contains("OTEL_EXPORTER_OTLP_PROTOCOL=`udp`"),
+        "{stdout}"
+    );
 
     let dead = format!("http://127.0.0.1:{}", common::free_port());
     let out = bridge(

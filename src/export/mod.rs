@@ -331,7 +331,6 @@ impl MetricSender {
                 message: e.to_string(),
             })
     }
-
 }
 
 /// Default export timeout when neither config nor env set one.
