@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub state_dir: PathBuf,
     /// Print each exported run as a tree on stdout.
     pub print: bool,
+    /// Serve `/metrics`, `/healthz`, `/readyz` here.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `run`: the daemon. Returns whether every export of the last cycle was acknowledged.
@@ -59,6 +61,11 @@ pub async fn run(
     let regions = poller::connect(&cfg, &observers).await?;
     let store = LocalStore::open(&opts.state_dir)?;
     let mut poller = Poller::new(cfg, regions, Box::new(store), telemetry.clone(), counts)?;
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(addr) = opts.listen {
+        let bound = crate::serve::spawn(addr, telemetry.clone(), ready.clone()).await?;
+        tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+    }
     let print = opts.print;
     let show = |report: &poller::CycleReport| {
         if !print {
@@ -82,6 +89,9 @@ pub async fn run(
         .run(shutdown, opts.cycles, |r| {
             show(r);
             last_ok = r.export_ok();
+            if r.trace_export_error.is_none() {
+                ready.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         })
         .await;
     if print {

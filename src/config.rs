@@ -33,6 +33,67 @@ pub struct Config {
     pub glue: SourceConfig,
     pub step_functions: SourceConfig,
     pub otlp: OtlpConfig,
+    /// Expectations and ownership by pipeline name pattern (`[[pipelines]]`). For each setting
+    /// the first entry that matches the pipeline and sets it wins, so a catch-all `match = "*"`
+    /// at the end gives defaults. Pipelines without settings have no SLA and no expected
+    /// interval.
+    pub pipelines: Vec<PipelineSettings>,
+}
+
+/// One `[[pipelines]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Glob pattern on the pipeline (job or state machine) name.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Only pipelines of this kind: `glue-job` or `sfn`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Longest acceptable run duration; a longer run is flagged on its trace and alerted on.
+    #[serde(default, with = "humantime_serde::option")]
+    pub sla: Option<Duration>,
+    /// Longest acceptable time between two successful runs (freshness).
+    #[serde(default, with = "humantime_serde::option")]
+    pub max_success_interval: Option<Duration>,
+    /// Owning team, for alert routing and dashboards.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Project the pipeline belongs to.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// What the config says about one pipeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectations {
+    pub sla: Option<Duration>,
+    pub max_success_interval: Option<Duration>,
+    pub team: Option<String>,
+    pub project: Option<String>,
+}
+
+/// Compiled `[[pipelines]]` entries.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectationRules {
+    rules: Vec<(globset::GlobMatcher, Option<String>, PipelineSettings)>,
+}
+
+impl ExpectationRules {
+    /// Settings for a pipeline, each taken from the first matching entry that sets it.
+    pub fn for_pipeline(&self, kind: &str, name: &str) -> Expectations {
+        let mut e = Expectations::default();
+        for (glob, k, s) in &self.rules {
+            if !glob.is_match(name) || k.as_deref().is_some_and(|k| k != kind) {
+                continue;
+            }
+            e.sla = e.sla.or(s.sla);
+            e.max_success_interval = e.max_success_interval.or(s.max_success_interval);
+            e.team = e.team.take().or_else(|| s.team.clone());
+            e.project = e.project.take().or_else(|| s.project.clone());
+        }
+        e
+    }
 }
 
 impl Default for Config {
@@ -47,6 +108,7 @@ impl Default for Config {
             glue: SourceConfig::default(),
             step_functions: SourceConfig::default(),
             otlp: OtlpConfig::default(),
+            pipelines: Vec::new(),
         }
     }
 }
@@ -243,6 +305,27 @@ impl Config {
             src.filter()
                 .map_err(|(key, msg)| invalid(&format!("{name}.{key}"), msg))?;
         }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            let key = |k: &str| format!("pipelines[{i}].{k}");
+            Glob::new(&p.pattern)
+                .map_err(|e| invalid(&key("match"), format!("bad pattern `{}`: {e}", p.pattern)))?;
+            if let Some(k) = &p.kind {
+                if k != "glue-job" && k != "sfn" {
+                    return Err(invalid(
+                        &key("kind"),
+                        format!("`{k}`: expected `glue-job` or `sfn`"),
+                    ));
+                }
+            }
+            for (name, d) in [
+                ("sla", p.sla),
+                ("max_success_interval", p.max_success_interval),
+            ] {
+                if d.is_some_and(|d| d.is_zero()) {
+                    return Err(invalid(&key(name), "must be more than 0s".into()));
+                }
+            }
+        }
         if let Some(ep) = &self.otlp.endpoint {
             if !(ep.starts_with("http://") || ep.starts_with("https://")) {
                 return Err(invalid(
@@ -256,6 +339,20 @@ impl Config {
 }
 
 impl Config {
+    /// Compiles the `[[pipelines]]` patterns (validated on load).
+    pub fn expectations(&self) -> ExpectationRules {
+        ExpectationRules {
+            rules: self
+                .pipelines
+                .iter()
+                .filter_map(|p| {
+                    let g = Glob::new(&p.pattern).ok()?.compile_matcher();
+                    Some((g, p.kind.clone(), p.clone()))
+                })
+                .collect(),
+        }
+    }
+
     /// Compiles the include/exclude patterns of both sources.
     pub fn filters(&self) -> Result<Filters, ConfigError> {
         let compile = |name: &str, src: &SourceConfig| {
@@ -342,6 +439,30 @@ mod tests {
         assert!(f.matches("orders-etl"));
         assert!(!f.matches("orders-test"));
         assert!(!f.matches("clickstream"));
+    }
+
+    #[test]
+    fn pipeline_settings_first_match_per_field() {
+        let c = parse(
+            "[[pipelines]]\nmatch = \"orders-*\"\nsla = \"30m\"\nteam = \"orders\"\n\
+             [[pipelines]]\nmatch = \"*\"\nkind = \"glue-job\"\nsla = \"2h\"\nmax_success_interval = \"26h\"\n",
+        )
+        .unwrap();
+        let r = c.expectations();
+        let e = r.for_pipeline("glue-job", "orders-etl");
+        assert_eq!(e.sla, Some(Duration::from_secs(1800)));
+        assert_eq!(e.max_success_interval, Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(e.team.as_deref(), Some("orders"));
+        let e = r.for_pipeline("sfn", "customer-sync");
+        assert_eq!(e, Expectations::default());
+        let err = parse("[[pipelines]]\nmatch = \"a\"\nkind = \"emr\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipelines[0].kind"), "{err}");
+        let err = parse("[[pipelines]]\nmatch = \"a\"\nsal = \"1h\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sal") && err.contains("line 3"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! state/      checkpoints behind `CheckpointStore` (local: redb file)
 //! telemetry.rs  metric instruments, collected and exported once per cycle
 //! render.rs   runs as trees in the terminal
+//! serve.rs    optional HTTP endpoint: /metrics (Prometheus text), /healthz, /readyz
 //! app.rs      the subcommands; main.rs parses arguments and logging only
 //! semconv.rs  every attribute key and metric name; ids.rs the deterministic ids
 //! ```
@@ -28,5 +29,6 @@ pub mod poller;
 pub mod records;
 pub mod render;
 pub mod semconv;
+pub mod serve;
 pub mod state;
 pub mod telemetry;

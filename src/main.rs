@@ -33,6 +33,10 @@ enum Command {
         /// Also print each finished run as a tree on stdout.
         #[arg(long)]
         print: bool,
+        /// Serve `/metrics` (Prometheus text), `/healthz` and `/readyz` on this address,
+        /// e.g. `0.0.0.0:9464`.
+        #[arg(long, env = "PIPELINE_BRIDGE_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Validate the config and try read access to each source.
     Check {
@@ -101,12 +105,14 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             cycles,
             state,
             print,
+            listen,
         } => {
             let cfg = app::load_config(config.as_deref())?;
             let opts = app::RunOptions {
                 cycles: if once { Some(1) } else { cycles },
                 state_dir: state.unwrap_or_else(app::default_state_dir),
                 print,
+                listen,
             };
             let ok = app::run(cfg, opts, shutdown_signal()).await?;
             Ok(if ok {

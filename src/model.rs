@@ -215,6 +215,8 @@ pub struct PipelineRun {
     pub dpu_seconds: Option<f64>,
     /// Console page of the run.
     pub url: Option<String>,
+    /// The pipeline's SLA in seconds, when configured (set by the poller, not by conversion).
+    pub sla_secs: Option<f64>,
     pub attributes: Vec<Attr>,
     pub tasks: Vec<TaskRun>,
 }

@@ -9,7 +9,7 @@
 //! One failing pipeline or API never stops the cycle; its error is logged and counted.
 
 use crate::aws::{self, ApiCounts, AwsError, CallCounter};
-use crate::config::{Config, Filters};
+use crate::config::{Config, ExpectationRules, Filters};
 use crate::convert::{glue as cglue, sfn as csfn, spans};
 use crate::export::{self, ExportError, MetricSender, TraceSender};
 use crate::model::{PipelineKind, PipelineRef, PipelineRun, RunPhase, RunStatus};
@@ -329,6 +329,7 @@ impl CycleReport {
 pub struct Poller {
     cfg: Config,
     filters: Filters,
+    expectations: ExpectationRules,
     regions: Vec<RegionClients>,
     discovery: HashMap<String, Discovery>,
     store: Box<dyn CheckpointStore>,
@@ -349,11 +350,13 @@ impl Poller {
         api_counts: Arc<ApiCounts>,
     ) -> anyhow::Result<Self> {
         let filters = cfg.filters()?;
+        let expectations = cfg.expectations();
         let checkpoints = store.load_all()?;
         let traces = TraceSender::new(&cfg.otlp)?;
         let metrics = MetricSender::new(&cfg.otlp)?;
         let p = Poller {
             filters,
+            expectations,
             regions,
             discovery: HashMap::new(),
             store,
@@ -417,7 +420,7 @@ impl Poller {
         let lookback = self.cfg.lookback.as_millis() as i64;
         let rescan = self.cfg.rescan_window.as_millis() as i64;
 
-        let scans: Vec<(Target, Result<PipelineScan, AwsError>)> = {
+        let mut scans: Vec<(Target, Result<PipelineScan, AwsError>)> = {
             let checkpoints = &self.checkpoints;
             futures::stream::iter(targets)
                 .map(|(rc, t)| async move {
@@ -433,6 +436,14 @@ impl Poller {
                 .collect()
                 .await
         };
+
+        for (_, r) in scans.iter_mut() {
+            for run in r.iter_mut().flat_map(|s| s.finished.iter_mut()) {
+                let p = &run.pipeline;
+                let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
+                run.sla_secs = e.sla.map(|d| d.as_secs_f64());
+            }
+        }
 
         // Export finished runs grouped by resource (account, region, kind).
         let mut groups: BTreeMap<(String, String, PipelineKind), Vec<&PipelineRun>> =
@@ -524,6 +535,7 @@ impl Poller {
         }
         match self.store.commit(&changes) {
             Ok(()) => {
+                self.telemetry.set_commit(Millis::now().0);
                 for (k, cp) in changes {
                     self.checkpoints.insert(k, cp);
                 }
@@ -555,6 +567,17 @@ impl Poller {
             .collect();
         self.publish_gauges(&known);
 
+        let awaiting = self
+            .checkpoints
+            .values()
+            .flat_map(|c| c.in_flight.values())
+            .filter(|r| r.phase == FINISHED_NOT_EXPORTED)
+            .count();
+        self.telemetry
+            .set_pending(report.not_exported.len() + awaiting);
+        if report.trace_export_error.is_none() {
+            self.telemetry.set_poll_success(Millis::now().0);
+        }
         let ok = report.errors.is_empty() && report.trace_export_error.is_none();
         self.telemetry
             .cycle_done(started.elapsed().as_secs_f64(), ok);
@@ -584,6 +607,10 @@ impl Poller {
     }
 
     fn publish_gauges(&self, known: &[PipelineRef]) {
+        for p in known {
+            let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
+            self.telemetry.set_pipeline(p, &e);
+        }
         let mut counts: BTreeMap<(PipelineRef, RunPhase), i64> = BTreeMap::new();
         let by_key: HashMap<String, &PipelineRef> = known.iter().map(|p| (p.key(), p)).collect();
         for (k, cp) in &self.checkpoints {

@@ -51,8 +51,12 @@ pub const AWS_GLUE_EXECUTION_TIME: &str = "aws.glue.execution_time";
 pub const AWS_GLUE_EXECUTION_CLASS: &str = "aws.glue.execution_class";
 pub const AWS_GLUE_TIMEOUT_MINUTES: &str = "aws.glue.timeout_minutes";
 
-// --- the project's own metric attributes ---------------------------------------------------
+// --- the project's own attributes ------------------------------------------------------------
 pub const BRIDGE_PIPELINE_KIND: &str = "pipeline_bridge.pipeline.kind";
+pub const BRIDGE_SLA: &str = "pipeline_bridge.sla";
+pub const BRIDGE_SLA_BREACHED: &str = "pipeline_bridge.sla.breached";
+pub const TEAM: &str = "team";
+pub const PROJECT: &str = "project";
 pub const BRIDGE_TASK_TYPE: &str = "pipeline_bridge.task.type";
 pub const AWS_SERVICE: &str = "aws.service";
 pub const AWS_OPERATION: &str = "aws.operation";
@@ -132,6 +136,42 @@ pub const EXPORT_LAG: MetricDef = MetricDef {
     description: "Time from a run's end to the collector's acknowledgement of its trace.",
 };
 
+pub const PIPELINE_RUNS: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.runs",
+    unit: "{run}",
+    description: "Finished runs by result; every result is exported at 0 from discovery on.",
+};
+pub const PIPELINE_SLA: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.sla",
+    unit: "s",
+    description: "Maximum run duration configured for the pipeline.",
+};
+pub const PIPELINE_MAX_SUCCESS_INTERVAL: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.max_success_interval",
+    unit: "s",
+    description: "Maximum time between successful runs configured for the pipeline.",
+};
+pub const PIPELINE_INFO: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.info",
+    unit: "",
+    description: "1 for every watched pipeline, with its team and project.",
+};
+pub const POLL_LAST_SUCCESS: MetricDef = MetricDef {
+    name: "pipeline_bridge.poll.last_success.timestamp",
+    unit: "s",
+    description: "Unix time at which the last poll cycle completed with its exports acknowledged.",
+};
+pub const RUNS_PENDING: MetricDef = MetricDef {
+    name: "pipeline_bridge.runs.pending",
+    unit: "{run}",
+    description: "Finished runs whose export is not acknowledged yet.",
+};
+pub const CHECKPOINT_LAST_COMMIT: MetricDef = MetricDef {
+    name: "pipeline_bridge.checkpoint.last_commit.timestamp",
+    unit: "s",
+    description: "Unix time of the last successful checkpoint commit.",
+};
+
 /// Every metric, for documentation and the docs test.
 pub const ALL_METRICS: &[MetricDef] = &[
     RUN_DURATION,
@@ -145,6 +185,13 @@ pub const ALL_METRICS: &[MetricDef] = &[
     POLL_CYCLE_DURATION,
     EXPORT_FAILURES,
     EXPORT_LAG,
+    PIPELINE_RUNS,
+    PIPELINE_SLA,
+    PIPELINE_MAX_SUCCESS_INTERVAL,
+    PIPELINE_INFO,
+    POLL_LAST_SUCCESS,
+    RUNS_PENDING,
+    CHECKPOINT_LAST_COMMIT,
 ];
 
 /// Histogram bucket bounds for run and step durations: one second up to two days.

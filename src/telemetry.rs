@@ -5,7 +5,7 @@
 //! sent from a background thread behind the checkpoint's back.
 
 use crate::aws::{ApiObserver, Outcome};
-use crate::model::{PipelineRef, PipelineRun, RunPhase};
+use crate::model::{PipelineRef, PipelineRun, RunPhase, RunResult};
 use crate::semconv::{self as sc, MetricDef};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
@@ -51,6 +51,25 @@ struct Gauges {
     active: BTreeMap<String, (Labels, i64)>,
     /// Last success (Unix seconds) by pipeline labels.
     last_success: BTreeMap<String, (Labels, f64)>,
+    /// Configured SLA and success interval (seconds), by pipeline labels.
+    sla: BTreeMap<String, (Labels, f64)>,
+    max_interval: BTreeMap<String, (Labels, f64)>,
+    /// Pipeline labels + team and project.
+    info: BTreeMap<String, (Labels, f64)>,
+    /// Single values: last completed cycle, pending runs, last commit.
+    poll_last_success: Option<f64>,
+    runs_pending: i64,
+    last_commit: Option<f64>,
+}
+
+/// One of the per-pipeline f64 gauges in [`Gauges`].
+fn gauge_map(g: &Gauges, which: u8) -> &BTreeMap<String, (Labels, f64)> {
+    match which {
+        0 => &g.last_success,
+        1 => &g.sla,
+        2 => &g.max_interval,
+        _ => &g.info,
+    }
 }
 
 /// All instruments.
@@ -60,6 +79,7 @@ pub struct Telemetry {
     reader: Arc<ManualReader>,
     run_duration: Histogram<f64>,
     run_errors: Counter<u64>,
+    runs: Counter<u64>,
     system_errors: Counter<u64>,
     task_duration: Histogram<f64>,
     dpu_usage: Counter<f64>,
@@ -136,23 +156,51 @@ impl Telemetry {
                 }
             })
             .build();
-        let g = gauges.clone();
-        let _last = m
-            .f64_observable_gauge(sc::LAST_SUCCESS.name)
-            .with_unit(sc::LAST_SUCCESS.unit)
-            .with_description(sc::LAST_SUCCESS.description)
-            .with_callback(move |obs| {
-                if let Ok(g) = g.lock() {
-                    for (labels, v) in g.last_success.values() {
-                        obs.observe(*v, labels);
+        for (which, def) in [
+            (0u8, sc::LAST_SUCCESS),
+            (1, sc::PIPELINE_SLA),
+            (2, sc::PIPELINE_MAX_SUCCESS_INTERVAL),
+            (3, sc::PIPELINE_INFO),
+        ] {
+            let g = gauges.clone();
+            let _ = m
+                .f64_observable_gauge(def.name)
+                .with_unit(def.unit)
+                .with_description(def.description)
+                .with_callback(move |obs| {
+                    if let Ok(g) = g.lock() {
+                        for (labels, v) in gauge_map(&g, which).values() {
+                            obs.observe(*v, labels);
+                        }
                     }
-                }
-            })
-            .build();
+                })
+                .build();
+        }
+        for (def, read) in [
+            (
+                sc::POLL_LAST_SUCCESS,
+                (|g: &Gauges| g.poll_last_success) as fn(&Gauges) -> Option<f64>,
+            ),
+            (sc::CHECKPOINT_LAST_COMMIT, |g: &Gauges| g.last_commit),
+            (sc::RUNS_PENDING, |g: &Gauges| Some(g.runs_pending as f64)),
+        ] {
+            let g = gauges.clone();
+            let _ = m
+                .f64_observable_gauge(def.name)
+                .with_unit(def.unit)
+                .with_description(def.description)
+                .with_callback(move |obs| {
+                    if let Some(v) = g.lock().ok().and_then(|g| read(&g)) {
+                        obs.observe(v, &[]);
+                    }
+                })
+                .build();
+        }
 
         Telemetry {
             run_duration: hist(&m, sc::RUN_DURATION, sc::DURATION_BUCKETS),
             run_errors: counter(&m, sc::RUN_ERRORS),
+            runs: counter(&m, sc::PIPELINE_RUNS),
             system_errors: counter(&m, sc::SYSTEM_ERRORS),
             task_duration: hist(&m, sc::TASK_DURATION, sc::DURATION_BUCKETS),
             dpu_usage: m
@@ -185,6 +233,9 @@ impl Telemetry {
         }
         self.run_duration
             .record(run.duration_secs(), &duration_labels);
+        let mut l = labels.clone();
+        l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.as_str()));
+        self.runs.add(1, &l);
         if result.is_error() {
             let err_type = run
                 .error
@@ -235,6 +286,65 @@ impl Telemetry {
                 l.push(KeyValue::new(sc::CICD_PIPELINE_RUN_STATE, phase.as_str()));
                 g.active.insert(key_of(&l), (l, n));
             }
+        }
+    }
+
+    /// Publishes what the config says about a watched pipeline, and starts its run counters at
+    /// 0 so that a first failure is an increase Prometheus can see.
+    pub fn set_pipeline(&self, p: &PipelineRef, e: &crate::config::Expectations) {
+        let labels = pipeline_labels(p);
+        for r in [
+            RunResult::Success,
+            RunResult::Failure,
+            RunResult::Timeout,
+            RunResult::Error,
+            RunResult::Cancellation,
+        ] {
+            let mut l = labels.clone();
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, r.as_str()));
+            self.runs.add(0, &l);
+        }
+        let Ok(mut g) = self.gauges.lock() else {
+            return;
+        };
+        let key = key_of(&labels);
+        match e.sla {
+            Some(d) => g.sla.insert(key.clone(), (labels.clone(), d.as_secs_f64())),
+            None => g.sla.remove(&key),
+        };
+        match e.max_success_interval {
+            Some(d) => g
+                .max_interval
+                .insert(key.clone(), (labels.clone(), d.as_secs_f64())),
+            None => g.max_interval.remove(&key),
+        };
+        let mut info = labels;
+        info.push(KeyValue::new(sc::TEAM, e.team.clone().unwrap_or_default()));
+        info.push(KeyValue::new(
+            sc::PROJECT,
+            e.project.clone().unwrap_or_default(),
+        ));
+        g.info.insert(key, (info, 1.0));
+    }
+
+    /// Records a completed cycle whose exports were acknowledged (Unix ms).
+    pub fn set_poll_success(&self, at_ms: i64) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.poll_last_success = Some(at_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Records a successful checkpoint commit (Unix ms).
+    pub fn set_commit(&self, at_ms: i64) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.last_commit = Some(at_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Sets the number of finished runs awaiting an acknowledged export.
+    pub fn set_pending(&self, n: usize) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.runs_pending = n as i64;
         }
     }
 

@@ -742,6 +742,120 @@ fn the_daemon_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn listen_serves_prometheus_metrics_and_health_and_sla_is_flagged() {
+    let moto = Moto::start("test");
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "poll_interval = \"1s\"\n\
+         [[pipelines]]\nmatch = \"test-etl\"\nsla = \"4m\"\nmax_success_interval = \"6h\"\nteam = \"orders\"\nproject = \"lakehouse\"\n\
+         [[pipelines]]\nmatch = \"*\"\nkind = \"glue-job\"\nsla = \"1h\"\n",
+    );
+    let state = dir.path().join("state");
+    let port = common::free_port();
+    let m = col.mark();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"))
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = common::Server {
+        child,
+        name: "bridge",
+    };
+    let t = std::time::Instant::now();
+    loop {
+        if let Some((200, body)) = common::http_get(port, "/readyz") {
+            assert_eq!(body, "ready\n");
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 30, "/readyz never became ready");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(common::http_get(port, "/healthz").map(|r| r.0), Some(200));
+    let (status, metrics) = common::http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let etl = r#"cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job""#;
+    for line in [
+        format!("pipeline_bridge_pipeline_sla_seconds{{{etl}}} 240"),
+        format!("pipeline_bridge_pipeline_max_success_interval_seconds{{{etl}}} 21600"),
+        format!(r#"pipeline_bridge_pipeline_info{{{etl},project="lakehouse",team="orders"}} 1"#),
+        format!(
+            r#"pipeline_bridge_pipeline_runs_total{{cicd_pipeline_name="test-etl",cicd_pipeline_result="success",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}} 2"#
+        ),
+        format!(
+            r#"pipeline_bridge_pipeline_runs_total{{cicd_pipeline_name="test-etl",cicd_pipeline_result="timeout",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}} 0"#
+        ),
+        format!(
+            r#"cicd_pipeline_run_errors_total{{cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",error_type="java.lang.OutOfMemoryError",pipeline_bridge_pipeline_kind="glue-job"}} 1"#
+        ),
+        format!(
+            r#"cicd_pipeline_run_active{{cicd_pipeline_name="test-etl",cicd_pipeline_run_state="executing",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}} 1"#
+        ),
+        "pipeline_bridge_runs_pending 0".to_string(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing `{line}` in /metrics:\n{metrics}"
+        );
+    }
+    for name in [
+        "cicd_pipeline_run_duration_seconds_bucket{",
+        "cicd_pipeline_run_duration_seconds_count{",
+        "pipeline_bridge_task_duration_seconds_bucket{",
+        "pipeline_bridge_glue_dpu_usage_total{",
+        "pipeline_bridge_pipeline_last_success_timestamp_seconds{",
+        "pipeline_bridge_aws_api_calls_total{",
+        "pipeline_bridge_poll_cycle_duration_seconds_bucket{",
+        "pipeline_bridge_poll_last_success_timestamp_seconds ",
+        "pipeline_bridge_checkpoint_last_commit_timestamp_seconds ",
+        "pipeline_bridge_export_lag_seconds_bucket{",
+        "target_info{",
+        "# TYPE cicd_pipeline_run_errors_total counter",
+        "# TYPE cicd_pipeline_run_duration_seconds histogram",
+        "# TYPE cicd_pipeline_run_active gauge",
+    ] {
+        assert!(metrics.contains(name), "missing {name} in /metrics");
+    }
+    assert!(
+        !metrics.contains("cicd_pipeline_run_id"),
+        "no run ids on metrics"
+    );
+    assert!(
+        !metrics.lines().any(|l| l.starts_with(
+            "pipeline_bridge_pipeline_sla_seconds{cicd_pipeline_name=\"customer-sync\""
+        )),
+        "no SLA where none is configured"
+    );
+
+    // The run longer than its SLA is flagged on its trace.
+    let r = col.received_since(m);
+    let etl_runs = glue_runs(&moto, "test-etl");
+    let slow = r.root_of_run(run_id(&etl_runs[0]));
+    assert_eq!(slow.attr("pipeline_bridge.sla"), Some("240"));
+    assert_eq!(slow.attr("pipeline_bridge.sla.breached"), Some("true"));
+    let batch = glue_runs(&moto, "test-batch");
+    let quick = r.root_of_run(run_id(&batch[2]));
+    assert_eq!(quick.attr("pipeline_bridge.sla"), Some("3600"));
+    assert_eq!(quick.attr("pipeline_bridge.sla.breached"), Some("false"));
+    let sfn_root = r.root_of_run(&execution_arn("customer-sync", "test-customer-sync-fail"));
+    assert_eq!(sfn_root.attr("pipeline_bridge.sla"), None);
+}
+
+#[test]
 fn tls_over_grpc_and_http_with_a_private_ca() {
     let moto = Moto::start("test");
     let col = Collector::start();

@@ -154,6 +154,7 @@ pub fn to_run(
         end,
         error,
         dpu_seconds: dpu,
+        sla_secs: None,
         url: Some(format!(
             "https://{}/gluestudio/home?region={region}#/job/{}/run/{}",
             console_host(region),

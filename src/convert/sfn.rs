@@ -105,6 +105,7 @@ pub fn to_run(
         end,
         error,
         dpu_seconds: None,
+        sla_secs: None,
         url: Some(format!(
             "https://{}/states/home?region={region}#/v2/executions/details/{}",
             console_host(region),

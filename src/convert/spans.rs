@@ -63,6 +63,13 @@ pub fn to_spans(run: &PipelineRun) -> Vec<SpanData> {
         attributes.push(KeyValue::new(sc::CICD_PIPELINE_RUN_URL_FULL, url.clone()));
     }
     attributes.extend(run.attributes.iter().map(to_kv));
+    if let Some(sla) = run.sla_secs {
+        attributes.push(KeyValue::new(sc::BRIDGE_SLA, sla));
+        attributes.push(KeyValue::new(
+            sc::BRIDGE_SLA_BREACHED,
+            run.duration_secs() > sla,
+        ));
+    }
     let (status, events) = error_parts(result, run.error.as_ref(), end);
     if let Some(err) = &run.error {
         attributes.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));

@@ -1,6 +1,8 @@
 //! OTLP transport: builds the span and metric exporters from the config and the standard
 //! `OTEL_EXPORTER_OTLP_*` variables, and sends spans grouped by resource.
 
+pub mod prometheus;
+
 use crate::config::{Compression, OtlpConfig, Protocol};
 use crate::model::PipelineRef;
 use crate::semconv as sc;

@@ -466,6 +466,18 @@ pub fn bridge(args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+/// A plain HTTP/1.0 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("bridge.toml");
     std::fs::write(&p, text).unwrap();
