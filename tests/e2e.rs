@@ -793,18 +793,10 @@ fn listen_serves_prometheus_metrics_and_health_and_sla_is_flagged() {
         format!("pipeline_bridge_pipeline_sla_seconds{{{etl}}} 240"),
         format!("pipeline_bridge_pipeline_max_success_interval_seconds{{{etl}}} 21600"),
         format!(r#"pipeline_bridge_pipeline_info{{{etl},project="lakehouse",team="orders"}} 1"#),
-        format!(
-            r#"pipeline_bridge_pipeline_runs_total{{cicd_pipeline_name="test-etl",cicd_pipeline_result="success",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}} 2"#
-        ),
-        format!(
-            r#"pipeline_bridge_pipeline_runs_total{{cicd_pipeline_name="test-etl",cicd_pipeline_result="timeout",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}} 0"#
-        ),
-        format!(
-            r#"cicd_pipeline_run_errors_total{{cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",error_type="java.lang.OutOfMemoryError",pipeline_bridge_pipeline_kind="glue-job"}} 1"#
-        ),
-        format!(
-            r#"cicd_pipeline_run_active{{cicd_pipeline_name="test-etl",cicd_pipeline_run_state="executing",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}} 1"#
-        ),
+        r#"pipeline_bridge_pipeline_runs_total{cicd_pipeline_name="test-etl",cicd_pipeline_result="success",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 2"#.to_string(),
+        r#"pipeline_bridge_pipeline_runs_total{cicd_pipeline_name="test-etl",cicd_pipeline_result="timeout",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 0"#.to_string(),
+        r#"cicd_pipeline_run_errors_total{cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",error_type="java.lang.OutOfMemoryError",pipeline_bridge_pipeline_kind="glue-job"} 1"#.to_string(),
+        r#"cicd_pipeline_run_active{cicd_pipeline_name="test-etl",cicd_pipeline_run_state="executing",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 1"#.to_string(),
         "pipeline_bridge_runs_pending 0".to_string(),
     ] {
         assert!(
