@@ -141,6 +141,11 @@ pub const PIPELINE_RUNS: MetricDef = MetricDef {
     unit: "{run}",
     description: "Finished runs by result; every result is exported at 0 from discovery on.",
 };
+pub const PIPELINE_SLA_BREACHES: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.sla_breaches",
+    unit: "{run}",
+    description: "Finished runs that took longer than the pipeline's SLA; starts at 0 for pipelines with an SLA.",
+};
 pub const PIPELINE_SLA: MetricDef = MetricDef {
     name: "pipeline_bridge.pipeline.sla",
     unit: "s",
@@ -187,6 +192,7 @@ pub const ALL_METRICS: &[MetricDef] = &[
     EXPORT_LAG,
     PIPELINE_RUNS,
     PIPELINE_SLA,
+    PIPELINE_SLA_BREACHES,
     PIPELINE_MAX_SUCCESS_INTERVAL,
     PIPELINE_INFO,
     POLL_LAST_SUCCESS,

@@ -80,6 +80,7 @@ pub struct Telemetry {
     run_duration: Histogram<f64>,
     run_errors: Counter<u64>,
     runs: Counter<u64>,
+    sla_breaches: Counter<u64>,
     system_errors: Counter<u64>,
     task_duration: Histogram<f64>,
     dpu_usage: Counter<f64>,
@@ -197,10 +198,16 @@ impl Telemetry {
                 .build();
         }
 
+        let export_failures = counter(&m, sc::EXPORT_FAILURES);
+        for signal in ["traces", "metrics"] {
+            // Start at 0 so that dashboards show the series and a first failure is an increase.
+            export_failures.add(0, &[KeyValue::new(sc::SIGNAL, signal)]);
+        }
         Telemetry {
             run_duration: hist(&m, sc::RUN_DURATION, sc::DURATION_BUCKETS),
             run_errors: counter(&m, sc::RUN_ERRORS),
             runs: counter(&m, sc::PIPELINE_RUNS),
+            sla_breaches: counter(&m, sc::PIPELINE_SLA_BREACHES),
             system_errors: counter(&m, sc::SYSTEM_ERRORS),
             task_duration: hist(&m, sc::TASK_DURATION, sc::DURATION_BUCKETS),
             dpu_usage: m
@@ -210,7 +217,7 @@ impl Telemetry {
                 .build(),
             api_calls: counter(&m, sc::AWS_API_CALLS),
             cycle_duration: hist(&m, sc::POLL_CYCLE_DURATION, sc::FAST_BUCKETS),
-            export_failures: counter(&m, sc::EXPORT_FAILURES),
+            export_failures,
             export_lag: hist(&m, sc::EXPORT_LAG, sc::FAST_BUCKETS),
             gauges,
             provider,
@@ -236,6 +243,9 @@ impl Telemetry {
         let mut l = labels.clone();
         l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.as_str()));
         self.runs.add(1, &l);
+        if run.sla_secs.is_some_and(|sla| run.duration_secs() > sla) {
+            self.sla_breaches.add(1, &labels);
+        }
         if result.is_error() {
             let err_type = run
                 .error
@@ -303,6 +313,9 @@ impl Telemetry {
             let mut l = labels.clone();
             l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, r.as_str()));
             self.runs.add(0, &l);
+        }
+        if e.sla.is_some() {
+            self.sla_breaches.add(0, &labels);
         }
         let Ok(mut g) = self.gauges.lock() else {
             return;

@@ -798,6 +798,8 @@ fn listen_serves_prometheus_metrics_and_health_and_sla_is_flagged() {
         r#"cicd_pipeline_run_errors_total{cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",error_type="java.lang.OutOfMemoryError",pipeline_bridge_pipeline_kind="glue-job"} 1"#.to_string(),
         r#"cicd_pipeline_run_active{cicd_pipeline_name="test-etl",cicd_pipeline_run_state="executing",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 1"#.to_string(),
         "pipeline_bridge_runs_pending 0".to_string(),
+        format!("pipeline_bridge_pipeline_sla_breaches_total{{{etl}}} 1"),
+        r#"pipeline_bridge_pipeline_sla_breaches_total{cicd_pipeline_name="test-batch",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 0"#.to_string(),
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
