@@ -330,6 +330,8 @@ pub struct Poller {
     cfg: Config,
     filters: Filters,
     expectations: ExpectationRules,
+    /// Pipelines whose metric series were already exported at 0.
+    initialized: std::collections::HashSet<String>,
     regions: Vec<RegionClients>,
     discovery: HashMap<String, Discovery>,
     store: Box<dyn CheckpointStore>,
@@ -357,6 +359,7 @@ impl Poller {
         let p = Poller {
             filters,
             expectations,
+            initialized: Default::default(),
             regions,
             discovery: HashMap::new(),
             store,
@@ -417,6 +420,7 @@ impl Poller {
         self.refresh_discovery(&mut report.errors).await;
         let targets = self.targets();
         report.pipelines = targets.len();
+        let watched: Vec<PipelineRef> = targets.iter().map(|(_, t)| t.pipeline().clone()).collect();
         let lookback = self.cfg.lookback.as_millis() as i64;
         let rescan = self.cfg.rescan_window.as_millis() as i64;
 
@@ -436,6 +440,20 @@ impl Poller {
                 .collect()
                 .await
         };
+
+        // New pipelines get their counters exported at 0 before any run is counted, so that a
+        // first run (or a first-start backfill) is an increase Prometheus can see.
+        let mut fresh = false;
+        for p in &watched {
+            if self.initialized.insert(p.key()) {
+                let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
+                self.telemetry.set_pipeline(p, &e);
+                fresh = true;
+            }
+        }
+        if fresh {
+            let _ = self.export_metrics().await;
+        }
 
         for (_, r) in scans.iter_mut() {
             for run in r.iter_mut().flat_map(|s| s.finished.iter_mut()) {
@@ -560,12 +578,7 @@ impl Poller {
             .flat_map(|c| c.in_flight.values())
             .filter(|r| r.phase != FINISHED_NOT_EXPORTED)
             .count();
-        let known: Vec<PipelineRef> = self
-            .targets()
-            .into_iter()
-            .map(|(_, t)| t.pipeline().clone())
-            .collect();
-        self.publish_gauges(&known);
+        self.publish_gauges(&watched);
 
         let awaiting = self
             .checkpoints
