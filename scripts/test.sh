@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Every test and check: formatting, lints, unit and snapshot tests, the end-to-end tests
-# against moto and a real OTLP collector (rotel), and the benchmarks in test mode.
-# Installs what it needs (a Python venv with moto and rotel; openssl for test certificates).
+# against moto and a real OTLP collector (rotel), the operations stack (rules, dashboards,
+# Alertmanager, collector and compose configs) checked statically and live against real
+# Prometheus, Alertmanager and vmagent, and the benchmarks in test mode.
+# Installs what it needs: a Python venv (moto, rotel), openssl, Prometheus + Alertmanager
+# (Debian), vmagent (Debian trixie package, unpacked under .backends/), docker-compose
+# (Debian, for `config -q`), and the npm packages of grafana/check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +18,24 @@ fi
 echo "== test venv (moto, rotel)"
 bash testing/setup-venv.sh
 
+echo "== backends (Prometheus, Alertmanager, vmagent)"
+bash testing/install-backends.sh
+
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "== installing docker-compose (config validation only)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq --no-install-recommends docker-compose;
+  else sudo apt-get install -y -qq --no-install-recommends docker-compose; fi
+fi
+
+echo "== grafana/check npm packages"
+(cd grafana/check && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
-echo "== cargo test (unit, snapshots, end to end, benches once)"
+echo "== cargo test (unit, snapshots, end to end, ops stack, benches once)"
 # CI=true makes insta fail on a missing or changed snapshot instead of writing it.
 CI="${CI:-true}" cargo test --locked --all-targets
