@@ -433,6 +433,25 @@ fn live_metrics_rules_alerts_and_dashboards() {
         empty.join("\n")
     );
 
+    // The run that ended after 10 minutes, beyond test-etl's 4 minute SLA, is alerted on.
+    let sla = wait_until("PipelineRunExceededSLA at the webhook", 60, || {
+        let text = std::fs::read_to_string(&wh_out).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .flat_map(|v| v["alerts"].as_array().cloned().unwrap_or_default())
+            .find(|a| a["labels"]["alertname"] == "PipelineRunExceededSLA")
+    });
+    assert_eq!(sla["labels"]["cicd_pipeline_name"], "test-etl");
+    assert_eq!(sla["labels"]["team"], "orders");
+    assert!(
+        sla["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("4m 0s"),
+        "{}",
+        sla["annotations"]
+    );
+
     // The same series by scrape as by OTLP.
     let names = |port: u16| -> BTreeSet<String> {
         query(port, r#"{__name__=~"cicd_.+|pipeline_bridge_.+"}"#)
