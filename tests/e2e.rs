@@ -694,7 +694,7 @@ fn the_daemon_stops_cleanly_on_sigterm() {
     let cfg = write_config(dir.path(), "poll_interval = \"1s\"\n");
     let state = dir.path().join("state");
     let m = col.mark();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"))
+    let mut child = common::bridge_cmd(&moto.endpoint)
         .args([
             "run",
             "--config",
@@ -702,10 +702,6 @@ fn the_daemon_stops_cleanly_on_sigterm() {
             "--state",
             state.to_str().unwrap(),
         ])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -755,7 +751,7 @@ fn listen_serves_prometheus_metrics_and_health_and_sla_is_flagged() {
     let state = dir.path().join("state");
     let port = common::free_port();
     let m = col.mark();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"))
+    let child = common::bridge_cmd(&moto.endpoint)
         .args([
             "run",
             "--config",
@@ -764,10 +760,6 @@ fn listen_serves_prometheus_metrics_and_health_and_sla_is_flagged() {
             state.to_str().unwrap(),
         ])
         .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -271,7 +271,7 @@ fn live_metrics_rules_alerts_and_dashboards() {
          [[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nmax_success_interval = \"2h\"\nteam = \"data\"\nproject = \"platform\"\n",
     );
     let state = d.join("state");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"));
+    let mut cmd = common::bridge_cmd(&moto.endpoint);
     cmd.args([
         "run",
         "--config",
@@ -280,10 +280,6 @@ fn live_metrics_rules_alerts_and_dashboards() {
         state.to_str().unwrap(),
     ])
     .args(["--listen", &format!("127.0.0.1:{listen_port}")])
-    .env("AWS_ENDPOINT_URL", &moto.endpoint)
-    .env("AWS_REGION", "us-east-1")
-    .env("AWS_ACCESS_KEY_ID", "testing")
-    .env("AWS_SECRET_ACCESS_KEY", "testing")
     .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces.grpc)
     .env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
     .env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")

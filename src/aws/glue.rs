@@ -1,6 +1,6 @@
 //! AWS Glue: job definitions and job runs.
 
-use super::{millis, AwsError, PageCutoff};
+use super::{millis, next_token, AwsError, PageCutoff};
 use crate::records::{GlueJob, GlueJobRun, Millis};
 use aws_sdk_glue::types::{Job, JobRun};
 use aws_sdk_glue::Client;
@@ -20,10 +20,7 @@ pub async fn list_jobs(client: &Client, region: &str) -> Result<Vec<GlueJob>, Aw
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "GetJobs", region, e))?;
         out.extend(page.jobs().iter().map(job));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = next_token(page.next_token());
         if token.is_none() {
             return Ok(out);
         }
@@ -52,10 +49,7 @@ pub async fn list_job_runs(
         let runs: Vec<GlueJobRun> = page.job_runs().iter().map(job_run).collect();
         stop.observe(runs.iter().filter_map(|r| r.started_on), cutoff);
         out.extend(runs);
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = next_token(page.next_token());
         if token.is_none() || stop.can_stop() {
             return Ok(out);
         }

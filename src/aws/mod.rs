@@ -219,6 +219,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The token of the next page; AWS ends paging with a missing or empty token.
+pub fn next_token(t: Option<&str>) -> Option<String> {
+    t.filter(|t| !t.is_empty()).map(str::to_string)
+}
+
 /// SDK time → [`Millis`].
 pub fn millis(t: &DateTime) -> Millis {
     Millis::from_secs_nanos(t.secs(), t.subsec_nanos())

@@ -1,6 +1,6 @@
 //! AWS Step Functions: state machines, executions and execution histories.
 
-use super::{millis, AwsError, PageCutoff};
+use super::{millis, next_token, AwsError, PageCutoff};
 use crate::records::{HistoryEvent, Millis, SfnExecution, SfnStateMachine};
 use aws_sdk_sfn::types::HistoryEvent as SdkEvent;
 use aws_sdk_sfn::Client;
@@ -27,10 +27,7 @@ pub async fn list_state_machines(
             name: m.name().to_string(),
             kind: m.r#type().as_str().to_string(),
         }));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = next_token(page.next_token());
         if token.is_none() {
             return Ok(out);
         }
@@ -73,10 +70,7 @@ pub async fn list_executions(
             .collect();
         stop.observe(execs.iter().filter_map(|e| e.start_date), cutoff);
         out.extend(execs);
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = next_token(page.next_token());
         if token.is_none() || stop.can_stop() {
             return Ok(out);
         }
@@ -136,10 +130,7 @@ pub async fn get_execution_history(
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "GetExecutionHistory", region, e))?;
         out.extend(page.events().iter().map(event));
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        token = next_token(page.next_token());
         if token.is_none() {
             return Ok(out);
         }

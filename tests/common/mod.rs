@@ -440,20 +440,28 @@ pub fn parse(text: &str) -> Received {
     out
 }
 
-/// Runs the bridge binary with the test environment; returns its output.
-pub fn bridge(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// The bridge binary with a clean test environment pointed at `aws_endpoint` (moto): no
+/// ambient profile or OTLP settings, static dummy credentials.
+pub fn bridge_cmd(aws_endpoint: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"));
-    cmd.args(args)
-        .env_remove("AWS_PROFILE")
+    cmd.env_remove("AWS_PROFILE")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
         .env_remove("OTEL_SERVICE_NAME")
         .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+        .env("AWS_ENDPOINT_URL", aws_endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("PIPELINE_BRIDGE_LOG", "info");
+    cmd
+}
+
+/// Runs the bridge binary with the test environment (plus `env`); returns its output.
+pub fn bridge(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bridge_cmd("");
+    cmd.env_remove("AWS_ENDPOINT_URL").args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
