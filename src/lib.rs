@@ -5,8 +5,10 @@
 //! ```text
 //! aws/        SDK calls and paging only ──► records.rs (AWS wire-shaped structs)
 //! convert/    records ──► model.rs (PipelineRun, TaskRun) ──► spans (pure, snapshot-tested)
+//! config.rs   the TOML config: sources, OTLP, per-pipeline expectations ([[pipelines]])
 //! poller.rs   per cycle: discover, scan each pipeline, export, commit checkpoints, count
-//! export/     OTLP span and metric exporters (gRPC or HTTP, gzip, TLS, headers)
+//! export/     OTLP span and metric exporters (gRPC or HTTP, gzip, TLS, headers);
+//!             prometheus.rs renders the same metrics as Prometheus text
 //! state/      checkpoints behind `CheckpointStore` (local: redb file)
 //! telemetry.rs  metric instruments, collected and exported once per cycle
 //! render.rs   runs as trees in the terminal
@@ -17,6 +19,11 @@
 //! A run is exported once, when it ends; its checkpoint moves only after the collector
 //! acknowledged its trace, and its metrics are recorded only after the checkpoint is committed,
 //! so a run is never lost nor counted twice across restarts.
+//!
+//! Around the crate: `tests/` (fixtures and snapshots, `e2e.rs` against moto and a real OTLP
+//! collector, `ops.rs` against real Prometheus, Alertmanager and vmagent), `testing/` (the moto
+//! harness, seed scenarios, backend installers), `collector-config/`, `prometheus/`,
+//! `grafana/`, `compose/` with `docker-compose.yml`, and `docs/`.
 
 pub mod app;
 pub mod aws;
