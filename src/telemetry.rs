@@ -62,14 +62,12 @@ struct Gauges {
     last_commit: Option<f64>,
 }
 
-/// One of the per-pipeline f64 gauges in [`Gauges`].
-fn gauge_map(g: &Gauges, which: u8) -> &BTreeMap<String, (Labels, f64)> {
-    match which {
-        0 => &g.last_success,
-        1 => &g.sla,
-        2 => &g.max_interval,
-        _ => &g.info,
-    }
+fn per_pipeline(m: &BTreeMap<String, (Labels, f64)>) -> Vec<(Labels, f64)> {
+    m.values().cloned().collect()
+}
+
+fn single(v: Option<f64>) -> Vec<(Labels, f64)> {
+    v.map(|v| (Vec::new(), v)).into_iter().collect()
 }
 
 /// All instruments.
@@ -157,12 +155,20 @@ impl Telemetry {
                 }
             })
             .build();
-        for (which, def) in [
-            (0u8, sc::LAST_SUCCESS),
-            (1, sc::PIPELINE_SLA),
-            (2, sc::PIPELINE_MAX_SUCCESS_INTERVAL),
-            (3, sc::PIPELINE_INFO),
-        ] {
+        // Gauges read from `Gauges` at collection time: per-pipeline maps and single values.
+        type Read = fn(&Gauges) -> Vec<(Labels, f64)>;
+        let gauge_reads: [(MetricDef, Read); 7] = [
+            (sc::LAST_SUCCESS, |g| per_pipeline(&g.last_success)),
+            (sc::PIPELINE_SLA, |g| per_pipeline(&g.sla)),
+            (sc::PIPELINE_MAX_SUCCESS_INTERVAL, |g| {
+                per_pipeline(&g.max_interval)
+            }),
+            (sc::PIPELINE_INFO, |g| per_pipeline(&g.info)),
+            (sc::POLL_LAST_SUCCESS, |g| single(g.poll_last_success)),
+            (sc::CHECKPOINT_LAST_COMMIT, |g| single(g.last_commit)),
+            (sc::RUNS_PENDING, |g| single(Some(g.runs_pending as f64))),
+        ];
+        for (def, read) in gauge_reads {
             let g = gauges.clone();
             let _ = m
                 .f64_observable_gauge(def.name)
@@ -170,29 +176,9 @@ impl Telemetry {
                 .with_description(def.description)
                 .with_callback(move |obs| {
                     if let Ok(g) = g.lock() {
-                        for (labels, v) in gauge_map(&g, which).values() {
-                            obs.observe(*v, labels);
+                        for (labels, v) in read(&g) {
+                            obs.observe(v, &labels);
                         }
-                    }
-                })
-                .build();
-        }
-        for (def, read) in [
-            (
-                sc::POLL_LAST_SUCCESS,
-                (|g: &Gauges| g.poll_last_success) as fn(&Gauges) -> Option<f64>,
-            ),
-            (sc::CHECKPOINT_LAST_COMMIT, |g: &Gauges| g.last_commit),
-            (sc::RUNS_PENDING, |g: &Gauges| Some(g.runs_pending as f64)),
-        ] {
-            let g = gauges.clone();
-            let _ = m
-                .f64_observable_gauge(def.name)
-                .with_unit(def.unit)
-                .with_description(def.description)
-                .with_callback(move |obs| {
-                    if let Some(v) = g.lock().ok().and_then(|g| read(&g)) {
-                        obs.observe(v, &[]);
                     }
                 })
                 .build();

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{bridge, free_port, repo, write_config, Collector, Moto, Server};
+use common::{free_port, repo, write_config, Collector, Moto, Server};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -471,5 +471,4 @@ fn live_metrics_rules_alerts_and_dashboards() {
     assert_eq!(query(scrape_port, key).unwrap().len(), 1);
 
     drop(traces);
-    let _ = bridge; // keep the import used
 }
