@@ -1,9 +1,13 @@
 # pipeline-otel-bridge container image.
 #
 #   docker build -t pipeline-otel-bridge .
-#   docker run --rm -p 9464:9464 -v bridge-state:/var/lib/pipeline-otel-bridge \
+#   docker run --rm --read-only -p 9464:9464 -v bridge-state:/var/lib/pipeline-otel-bridge \
 #     -e AWS_REGION=eu-west-1 -e OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317 \
 #     pipeline-otel-bridge
+#
+# The root filesystem can be read-only (--read-only, compose's `read_only: true`): the bridge
+# writes nothing but its checkpoints (checkpoints.redb, checkpoints.created) in the state
+# directory, /var/lib/pipeline-otel-bridge, which must be a volume; logs go to stderr.
 #
 # Works with the classic builder and BuildKit alike (no cache mounts): the dependencies are
 # compiled in a layer of their own that is rebuilt only when Cargo.toml/Cargo.lock change.
@@ -50,7 +54,12 @@ COPY --from=builder /usr/local/bin/pipeline-otel-bridge /usr/local/bin/pipeline-
 
 USER 10001:10001
 WORKDIR /var/lib/pipeline-otel-bridge
-# Checkpoints (redb): keep them across container restarts, or runs are exported again.
+# The state directory also when the command is overridden (`docker run IMAGE run --once`).
+ENV PIPELINE_BRIDGE_STATE_DIR=/var/lib/pipeline-otel-bridge
+# Checkpoints (redb): keep them across container restarts, or runs are exported again. The
+# only place the bridge writes: with a read-only root filesystem, this must stay a volume (a
+# new named volume takes the directory's owner, uid 10001; a bind-mounted host directory must
+# be writable by uid 10001).
 VOLUME ["/var/lib/pipeline-otel-bridge"]
 # --listen: /metrics, /healthz, /readyz
 EXPOSE 9464

@@ -15,6 +15,10 @@ cases=(
   "undefined-depends-on|s/^      otel-collector:\$/      otel-colector:/|otel-colector"
   "wrong-type|s/^    mem_limit: 512m\$/    mem_limit: [512m]/|mem_limit"
   "unknown-key|s/^    restart: unless-stopped\$/    restart: unless-stopped\n    restrat: always/|restrat"
+  # The bridge on a read-only root filesystem (compose/check-bridge.py).
+  "bridge-writable-root|s/^    read_only: true\$/    read_only: false/|read_only is not true"
+  "bridge-state-off-volume|s#^      - bridge-state:/var/lib/pipeline-otel-bridge\$#      - bridge-state:/var/lib/bridge-data#|is on no volume"
+  "bridge-writable-mount|s#^\(      - ./compose/bridge.toml:/etc/pipeline-otel-bridge/config.toml\):ro\$#\\1#|writable bind mount"
 )
 
 for case in "${cases[@]}"; do

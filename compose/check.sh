@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Validates docker-compose.yml without a Docker engine: `docker-compose config -q` parses the
 # file against the compose schema (wrong types, unknown keys, undefined depends_on services,
-# bad healthchecks ...). Installs Debian's docker-compose (1.29) if missing.
+# bad healthchecks ...). Installs Debian's docker-compose (1.29) if missing. Then, on the
+# normalized config, that the bridge runs on a read-only root filesystem with its state
+# directory on a named volume and every other mount read-only (compose/check-bridge.py).
 #   bash compose/check.sh [FILE]      # default: docker-compose.yml at the repository root
 # DOCKER_COMPOSE=/path/to/docker-compose (e.g. the v2 plugin binary) checks with another one.
+# The bridge check uses $PYTHON if set, else python3 if it has PyYAML, else the project venv
+# (testing/setup-venv.sh, which installs PyYAML with moto).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -23,3 +27,12 @@ fi
 cd "$(dirname "$file")"
 "$dc" -f "$(basename "$file")" config -q
 echo "ok   $file ($("$dc" -f "$(basename "$file")" config --services | paste -sd " " -))"
+
+if [ -z "${PYTHON:-}" ]; then
+  if python3 -c 'import yaml' >/dev/null 2>&1; then
+    PYTHON=python3
+  else
+    PYTHON="$(bash "$root/testing/setup-venv.sh")/bin/python"
+  fi
+fi
+"$dc" -f "$(basename "$file")" config | "$PYTHON" "$here/check-bridge.py"

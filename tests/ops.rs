@@ -42,6 +42,30 @@ fn static_checks_pass_and_catch_broken_copies() {
     ] {
         let (ok, text) = run_script(script);
         assert!(ok, "{script} failed:\n{text}");
+        // The compose check includes the bridge's read-only root filesystem with its state on
+        // a volume (compose/check-bridge.py), and each way of breaking that is caught.
+        match script {
+            "compose/check.sh" => assert!(
+                text.contains(
+                    "ok   bridge: read-only root filesystem; \
+                     state /var/lib/pipeline-otel-bridge on volume bridge-state;"
+                ),
+                "{script}: no read-only check of the bridge:\n{text}"
+            ),
+            "compose/check-broken.sh" => {
+                for case in [
+                    "bridge-writable-root",
+                    "bridge-state-off-volume",
+                    "bridge-writable-mount",
+                ] {
+                    assert!(
+                        text.contains(&format!("caught: {case} -> FAIL bridge: ")),
+                        "{script}: {case} not caught:\n{text}"
+                    );
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -295,9 +319,12 @@ fn live_metrics_rules_alerts_and_dashboards() {
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .flat_map(|v| v["alerts"].as_array().cloned().unwrap_or_default())
+            // The alert also fires without owner labels while the info series is missing (a
+            // sample of it may arrive a batch later): wait for the one that carries them.
             .find(|a| {
                 a["labels"]["alertname"] == "PipelineRunFailed"
                     && a["labels"]["cicd_pipeline_name"] == "test-etl"
+                    && a["labels"]["team"].is_string()
             })
     });
     let labels = &alert["labels"];
