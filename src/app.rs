@@ -8,7 +8,7 @@ use crate::model::{PipelineKind, PipelineRun};
 use crate::poller::{self, Poller};
 use crate::records::Millis;
 use crate::render::render_run;
-use crate::state::{Checkpoint, LocalStore};
+use crate::state::{Checkpoint, LocalStore, OpenedStore, StoreOrigin};
 use crate::telemetry::Telemetry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,14 +43,49 @@ pub struct RunOptions {
     pub print: bool,
     /// Serve `/metrics`, `/healthz`, `/readyz` here.
     pub listen: Option<std::net::SocketAddr>,
+    /// If the checkpoint store is damaged, move it aside and start over from the lookback.
+    pub recover_state: bool,
 }
 
-/// `run`: the daemon. Returns whether every export of the last cycle was acknowledged.
+/// Opens the checkpoint store, saying loudly when its checkpoints were lost (everything inside
+/// the lookback is exported again) and, with `recover`, moving a damaged store aside.
+pub fn open_store(dir: &Path, recover: bool) -> anyhow::Result<OpenedStore> {
+    let opened = match LocalStore::open_checked(dir) {
+        Ok(o) => o,
+        Err(e) if recover && e.message.contains("damaged") => {
+            let moved = LocalStore::move_aside(dir)?;
+            tracing::warn!(
+                error = %e,
+                moved_to = %moved.display(),
+                "checkpoint store damaged: moved aside; starting over from the lookback"
+            );
+            LocalStore::open_checked(dir)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match &opened.origin {
+        StoreOrigin::Lost(why) => tracing::warn!(
+            store = %LocalStore::file(dir).display(),
+            "CHECKPOINTS LOST: {why}; starting over: every run inside the lookback is read and \
+             exported again (same trace ids, so traces are not duplicated in a backend that \
+             deduplicates by id; run counters count them again)"
+        ),
+        StoreOrigin::New => tracing::info!(
+            store = %LocalStore::file(dir).display(),
+            "new checkpoint store: first start, reading back the lookback"
+        ),
+        StoreOrigin::Existing => {}
+    }
+    Ok(opened)
+}
+
+/// `run`: the daemon. Returns the exit status of the last cycle ([`poller::CycleReport::exit_code`]);
+/// 0 when stopped by a signal before any cycle.
 pub async fn run(
     cfg: Config,
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<u8> {
     let telemetry = Telemetry::new(crate::export::base_resource());
     let counts = Arc::new(ApiCounts::default());
     let t2 = telemetry.clone();
@@ -58,8 +93,10 @@ pub async fn run(
     let observers = move |region: &str| -> Vec<Arc<dyn ApiObserver>> {
         vec![c2.clone(), t2.api_observer(region)]
     };
+    // The store first: a damaged one fails fast, before any AWS call.
+    let store = open_store(&opts.state_dir, opts.recover_state)?.store;
     let regions = poller::connect(&cfg, &observers).await?;
-    let store = LocalStore::open(&opts.state_dir)?;
+    poller::require_accounts(&regions)?;
     let mut poller = Poller::new(cfg, regions, Box::new(store), telemetry.clone(), counts)?;
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = opts.listen {
@@ -74,21 +111,26 @@ pub async fn run(
         for r in &report.exported {
             println!("{}", render_run(r));
         }
-        for r in &report.not_exported {
-            println!("{}", render_run(r));
-        }
-        if let Some(e) = &report.trace_export_error {
+        // Runs that were not acknowledged are not printed as if exported: one line says how
+        // many wait, and why.
+        if !report.not_exported.is_empty() {
+            let why = report
+                .trace_export_error
+                .as_deref()
+                .or(report.commit_error.as_deref())
+                .unwrap_or("not acknowledged");
             println!(
-                "! {} finished run(s) not exported: {e}",
-                report.not_exported.len()
+                "! {} finished run(s) not exported yet (pending, retried next cycle): {}",
+                report.not_exported.len(),
+                crate::sanitize::Escaped(why)
             );
         }
     };
-    let mut last_ok = true;
+    let mut last_code = 0u8;
     poller
         .run(shutdown, opts.cycles, |r| {
             show(r);
-            last_ok = r.export_ok();
+            last_code = r.exit_code();
             if r.trace_export_error.is_none() {
                 ready.store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -97,9 +139,8 @@ pub async fn run(
     if print {
         println!("AWS API calls: {}", poller.api_summary());
     }
-    let ok = last_ok;
     telemetry.shutdown();
-    Ok(ok)
+    Ok(last_code)
 }
 
 /// `runs`: reads the runs of the last `since` straight from AWS and renders them as trees.
@@ -110,7 +151,9 @@ pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineR
     let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
     let regions = poller::connect(&cfg, &observers).await?;
     let filters = cfg.filters()?;
-    let cutoff = Millis(Millis::now().0 - since.as_millis() as i64);
+    let now = Millis::now();
+    let since_ms = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = Millis(now.0.saturating_sub(since_ms));
     let mut runs = Vec::new();
     let mut errors = Vec::new();
     for rc in &regions {
@@ -122,7 +165,7 @@ pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineR
                 .map(|e| e.to_string()),
         );
         for t in poller::targets(&cfg, &filters, rc, &d) {
-            match poller::scan(rc, &t, &Checkpoint::default(), cutoff).await {
+            match poller::scan(rc, &t, &Checkpoint::default(), cutoff, now, None).await {
                 Ok(s) => {
                     runs.extend(s.finished);
                     runs.extend(s.in_flight);

@@ -2,30 +2,59 @@
 //! the checkpoints and count the runs.
 //!
 //! ```text
-//! discover (cached) ─► per pipeline, concurrently: list runs since cutoff, re-read in-flight
-//!        runs, fetch history of newly finished executions ─► convert (pure)
-//!   ─► export spans per resource ─► on ack: commit checkpoints ─► record metrics ─► export metrics
+//! discover (cached) ─► per pipeline, concurrently: scan (source.rs) ─► as each scan completes:
+//!   export its finished runs ─► next checkpoint (pure: acked → exported, not acked → pending)
+//!   ─► commit staged checkpoints (at most every second, and at the end) ─► record metrics
+//!   ─► export metrics
 //! ```
-//! One failing pipeline or API never stops the cycle; its error is logged and counted.
+//! One failing, slow or hanging pipeline never stops the cycle or holds back the others: every
+//! AWS call is bounded by timeouts, and each pipeline's runs are exported as soon as its own
+//! scan is done. Its error is logged and counted.
 
 use crate::aws::{self, ApiCounts, AwsError, CallCounter};
 use crate::config::{Config, ExpectationRules, Filters};
-use crate::convert::{glue as cglue, sfn as csfn, spans};
+use crate::convert::spans;
 use crate::export::{self, ExportError, MetricSender, TraceSender};
-use crate::model::{PipelineKind, PipelineRef, PipelineRun, RunPhase, RunStatus};
+use crate::model::{PipelineRef, PipelineRun, RunPhase, RunStatus};
 use crate::records::{GlueJob, Millis, SfnStateMachine};
+use crate::sanitize::Escaped;
 use crate::semconv::component;
+pub use crate::source::PipelineScan;
+use crate::source::{self, DetailsCache, GlueJobSource, StateMachineSource};
 use crate::state::{Checkpoint, CheckpointStore};
 use crate::telemetry::Telemetry;
 use futures::StreamExt;
 use opentelemetry_sdk::Resource;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-/// Phase recorded for a run that ended but could not be exported yet (not counted as active).
-const FINISHED_NOT_EXPORTED: &str = "finished";
+/// Staged checkpoint changes are committed at most this often during a cycle (and at its end),
+/// so a slow pipeline does not keep the others' acknowledged runs uncommitted.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+/// On SIGTERM during a cycle, the cycle gets this long to finish before it is abandoned
+/// (abandoning is safe: what was not committed is read and exported again on the next start).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The account of a region whose `sts:GetCallerIdentity` failed (`check` and `runs` go on with
+/// it; `run` refuses to start, see [`require_accounts`]).
+pub const UNKNOWN_ACCOUNT: &str = "unknown";
+
+/// Fails when an account id could not be resolved: the account is part of every checkpoint
+/// key, trace id and metric series, so polling as `unknown` would export every run again under
+/// other ids and count it again under other labels.
+pub fn require_accounts(regions: &[RegionClients]) -> anyhow::Result<()> {
+    if let Some(rc) = regions.iter().find(|r| r.account == UNKNOWN_ACCOUNT) {
+        anyhow::bail!(
+            "cannot resolve the AWS account id in {} (sts:GetCallerIdentity failed, see above); \
+             not starting, as every checkpoint, trace id and metric series names the account",
+            crate::sanitize::escape(&rc.region)
+        );
+    }
+    Ok(())
+}
 
 /// SDK clients of one account and region.
 #[derive(Clone, Debug)]
@@ -54,6 +83,16 @@ pub async fn connect(
                 .with_max_backoff(std::time::Duration::from_secs(5)),
         );
     }
+    // Every call is bounded: a silent endpoint costs one pipeline one cycle, never the daemon.
+    let (connect, read, operation) = cfg.aws.timeouts();
+    loader = loader.timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(connect)
+            .read_timeout(read)
+            .operation_attempt_timeout(read)
+            .operation_timeout(operation)
+            .build(),
+    );
     if let Some(url) = &cfg.aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -83,11 +122,11 @@ pub async fn connect(
                 .build(),
         );
         let account = match sts.get_caller_identity().send().await {
-            Ok(id) => id.account().unwrap_or("unknown").to_string(),
+            Ok(id) => id.account().unwrap_or(UNKNOWN_ACCOUNT).to_string(),
             Err(e) => {
                 let e = AwsError::from_sdk("sts", "GetCallerIdentity", &region, e);
-                warn!(error = %e, "cannot resolve the AWS account id; using `unknown`");
-                "unknown".to_string()
+                warn!(error = %Escaped(&e), "cannot resolve the AWS account id; using `unknown`");
+                UNKNOWN_ACCOUNT.to_string()
             }
         };
         out.push(RegionClients {
@@ -123,119 +162,99 @@ impl Target {
     }
 }
 
-/// What one pipeline's poll found.
-#[derive(Debug, Default)]
-pub struct PipelineScan {
-    /// Runs that ended and were not exported yet.
-    pub finished: Vec<PipelineRun>,
-    /// Runs still in flight.
-    pub in_flight: Vec<PipelineRun>,
-    /// In-flight runs AWS no longer returns (expired from its history).
-    pub gone: Vec<String>,
-    /// Finished runs whose details could not be fetched: kept in the checkpoint and re-read
-    /// next cycle, so a moving watermark cannot leave them behind.
-    pub retry: Vec<(String, Millis)>,
-    /// Errors that skipped single runs (the rest of the scan stands).
-    pub errors: Vec<AwsError>,
-}
-
-/// Reads one pipeline's runs since `cutoff`, re-reading the runs `cp` has in flight.
+/// Reads one pipeline's runs: new since `cutoff`, and every run `cp` awaits.
 pub async fn scan(
     clients: &RegionClients,
     target: &Target,
     cp: &Checkpoint,
     cutoff: Millis,
+    now: Millis,
+    cache: Option<&DetailsCache>,
 ) -> Result<PipelineScan, AwsError> {
-    let mut out = PipelineScan::default();
-    let region = clients.region.as_str();
-    let account = clients.account.as_str();
+    let (account, region) = (clients.account.as_str(), clients.region.as_str());
     match target {
         Target::Glue(p, job) => {
-            let mut runs = aws::glue::list_job_runs(&clients.glue, region, &p.name, cutoff).await?;
-            for id in cp.in_flight.keys() {
-                if runs.iter().any(|r| &r.id == id) {
-                    continue;
-                }
-                match aws::glue::get_job_run(&clients.glue, region, &p.name, id).await {
-                    Ok(Some(r)) => runs.push(r),
-                    Ok(None) => out.gone.push(id.clone()),
-                    Err(e) => out.errors.push(e),
-                }
-            }
-            for r in &runs {
-                let Some(run) = cglue::to_run(account, region, job.as_ref(), r) else {
-                    continue;
-                };
-                classify(run, cp, cutoff, &mut out);
-            }
+            let src = GlueJobSource {
+                client: &clients.glue,
+                account,
+                region,
+                name: &p.name,
+                job: job.as_ref(),
+            };
+            source::scan(&src, cp, cutoff, now, cache).await
         }
         Target::Sfn(p) => {
-            let mut execs = aws::sfn::list_executions(&clients.sfn, region, &p.arn, cutoff).await?;
-            for arn in cp.in_flight.keys() {
-                if execs.iter().any(|e| &e.execution_arn == arn) {
-                    continue;
-                }
-                match aws::sfn::describe_execution(&clients.sfn, region, arn).await {
-                    Ok(Some(e)) => execs.push(e),
-                    Ok(None) => out.gone.push(arn.clone()),
-                    Err(e) => out.errors.push(e),
-                }
-            }
-            for e in &execs {
-                let Some(run) = csfn::to_run(account, region, &p.name, e, &[]) else {
-                    continue;
-                };
-                let wanted = run.end.is_some()
-                    && !cp.is_exported(&run.run_id)
-                    && (run.start >= cutoff || cp.in_flight.contains_key(&run.run_id));
-                if !wanted {
-                    classify(run, cp, cutoff, &mut out);
-                    continue;
-                }
-                // Newly finished: its error/cause (not in ListExecutions) and history, once.
-                let detail = if e.error.is_none() && run.result().is_some_and(|r| r.is_error()) {
-                    match aws::sfn::describe_execution(&clients.sfn, region, &e.execution_arn).await
-                    {
-                        Ok(Some(d)) => d,
-                        Ok(None) => e.clone(),
-                        Err(err) => {
-                            out.errors.push(err);
-                            out.retry.push((run.run_id.clone(), run.start));
-                            continue;
-                        }
-                    }
-                } else {
-                    e.clone()
-                };
-                match aws::sfn::get_execution_history(&clients.sfn, region, &e.execution_arn).await
-                {
-                    Ok(history) => {
-                        if let Some(run) = csfn::to_run(account, region, &p.name, &detail, &history)
-                        {
-                            classify(run, cp, cutoff, &mut out);
-                        }
-                    }
-                    Err(err) => {
-                        out.errors.push(err);
-                        out.retry.push((run.run_id.clone(), run.start));
-                    }
-                }
-            }
+            let src = StateMachineSource {
+                client: &clients.sfn,
+                account,
+                region,
+                name: &p.name,
+                arn: &p.arn,
+            };
+            source::scan(&src, cp, cutoff, now, cache).await
         }
     }
-    Ok(out)
 }
 
-fn classify(run: PipelineRun, cp: &Checkpoint, cutoff: Millis, out: &mut PipelineScan) {
-    let tracked = cp.in_flight.contains_key(&run.run_id);
-    if run.start < cutoff && !tracked {
-        return; // older than the window and not awaited: handled by an earlier cycle
+/// A pipeline's checkpoint after its scan, given the finished runs the collector acknowledged:
+/// acknowledged runs are exported; every other finished run (export failed, details missing)
+/// is pending, so no later listing can pass it by; in-flight runs are awaited; runs AWS forgot
+/// are dropped; acknowledged runs are added to the pipeline's cumulative totals. Returns the
+/// `error.type` metric label of each acknowledged run (capped per pipeline). Pure: the property
+/// tests check it against a simulated AWS.
+pub fn next_checkpoint(
+    before: &Checkpoint,
+    scan: &PipelineScan,
+    acked: &HashSet<String>,
+    now: Millis,
+    lookback_ms: i64,
+    rescan_ms: i64,
+) -> (Checkpoint, HashMap<String, Option<String>>) {
+    let mut cp = before.clone();
+    let mut labels = HashMap::new();
+    for run in &scan.finished {
+        if acked.contains(&run.run_id) {
+            let end = run.end.unwrap_or(run.start);
+            let success = run.result() == Some(crate::model::RunResult::Success);
+            cp.mark_exported(
+                &run.run_id,
+                run.attempt,
+                run.start,
+                end,
+                success,
+                now,
+                rescan_ms,
+            );
+            let label = cp.totals.count(run, crate::semconv::DURATION_BUCKETS);
+            labels.insert(run.run_id.clone(), label);
+        } else {
+            cp.mark_pending(&run.run_id, run.start);
+        }
     }
-    match run.status {
-        RunStatus::InFlight(_) => out.in_flight.push(run),
-        RunStatus::Ended(_) if !cp.is_exported(&run.run_id) => out.finished.push(run),
-        RunStatus::Ended(_) => {}
+    for run in &scan.in_flight {
+        let phase = match run.status {
+            RunStatus::InFlight(ph) => ph,
+            RunStatus::Ended(_) => RunPhase::Executing,
+        };
+        cp.mark_in_flight(&run.run_id, run.start, phase.as_str(), now);
     }
+    for (id, start) in &scan.retry {
+        cp.mark_pending(id, *start);
+    }
+    for id in &scan.gone {
+        cp.forget(id);
+    }
+    if cp.watermark.is_none() {
+        // Nothing seen yet: pin the first cutoff so the lookback does not slide forward.
+        // Clamped to now: with a lookback shorter than the rescan window it would lie ahead.
+        cp.watermark = Some(
+            now.0
+                .saturating_sub(lookback_ms)
+                .saturating_add(rescan_ms)
+                .min(now.0),
+        );
+    }
+    (cp, labels)
 }
 
 /// Discovered pipelines of one region, refreshed every `discovery_interval`.
@@ -309,19 +328,60 @@ pub fn targets(cfg: &Config, filters: &Filters, rc: &RegionClients, d: &Discover
 pub struct CycleReport {
     /// Runs exported and checkpointed this cycle.
     pub exported: Vec<PipelineRun>,
-    /// Finished runs whose export failed (retried next cycle).
+    /// Finished runs whose export or checkpoint commit failed (retried next cycle).
     pub not_exported: Vec<PipelineRun>,
     pub in_flight: usize,
     pub pipelines: usize,
-    /// Errors that skipped pipelines or runs.
+    /// Errors that skipped pipelines or runs (AWS), and failed commits.
     pub errors: Vec<String>,
+    /// AWS errors among `errors`.
+    pub aws_errors: usize,
     pub trace_export_error: Option<String>,
     pub metric_export_error: Option<String>,
+    pub commit_error: Option<String>,
 }
 
 impl CycleReport {
     pub fn export_ok(&self) -> bool {
         self.trace_export_error.is_none() && self.metric_export_error.is_none()
+    }
+
+    /// The process exit status for this cycle's outcome (documented in the README): 0 all
+    /// well; 4 the checkpoint could not be committed; 1 an export was not acknowledged; 3 an
+    /// AWS call failed (a pipeline or run was skipped). The most serious one wins.
+    pub fn exit_code(&self) -> u8 {
+        if self.commit_error.is_some() {
+            4
+        } else if !self.export_ok() {
+            1
+        } else if self.aws_errors > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Checkpoint changes and acknowledged runs waiting for the next commit.
+#[derive(Default)]
+struct Staged {
+    changes: Vec<(String, Checkpoint)>,
+    /// Acknowledged runs with their `error.type` metric label.
+    runs: Vec<(PipelineRun, Option<String>)>,
+}
+
+impl Staged {
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.runs.is_empty()
+    }
+}
+
+/// Aborts the task when dropped (a cycle abandoned at shutdown stops its scans).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -341,6 +401,8 @@ pub struct Poller {
     metrics: MetricSender,
     base_resource: Resource,
     api_counts: Arc<ApiCounts>,
+    /// Details of finished runs not acknowledged yet, reused by the next cycles.
+    details: Arc<DetailsCache>,
 }
 
 impl Poller {
@@ -369,6 +431,7 @@ impl Poller {
             metrics,
             base_resource: export::base_resource(),
             api_counts,
+            details: Default::default(),
             cfg,
         };
         p.publish_gauges(&[]);
@@ -380,7 +443,7 @@ impl Poller {
         self.api_counts.summary()
     }
 
-    async fn refresh_discovery(&mut self, errors: &mut Vec<String>) {
+    async fn refresh_discovery(&mut self, report: &mut CycleReport) {
         for rc in &self.regions {
             let d = self.discovery.entry(rc.region.clone()).or_default();
             if d.fetched
@@ -395,8 +458,9 @@ impl Poller {
                     component::STEP_FUNCTIONS
                 };
                 self.telemetry.system_error(comp, &e.error_type());
-                warn!(error = %e, account = %rc.account, "discovery failed; keeping the previous list");
-                errors.push(e.to_string());
+                warn!(error = %Escaped(&e), account = %Escaped(&rc.account), "discovery failed; keeping the previous list");
+                report.errors.push(e.to_string());
+                report.aws_errors += 1;
             }
         }
     }
@@ -417,37 +481,24 @@ impl Poller {
     pub async fn cycle(&mut self, now: Millis) -> CycleReport {
         let started = Instant::now();
         let mut report = CycleReport::default();
-        self.refresh_discovery(&mut report.errors).await;
+        self.refresh_discovery(&mut report).await;
         let targets = self.targets();
         report.pipelines = targets.len();
         let watched: Vec<PipelineRef> = targets.iter().map(|(_, t)| t.pipeline().clone()).collect();
-        let lookback = self.cfg.lookback.as_millis() as i64;
-        let rescan = self.cfg.rescan_window.as_millis() as i64;
+        let lookback = i64::try_from(self.cfg.lookback.as_millis()).unwrap_or(i64::MAX);
+        let rescan = i64::try_from(self.cfg.rescan_window.as_millis()).unwrap_or(i64::MAX);
 
-        let mut scans: Vec<(Target, Result<PipelineScan, AwsError>)> = {
-            let checkpoints = &self.checkpoints;
-            futures::stream::iter(targets)
-                .map(|(rc, t)| async move {
-                    let cp = checkpoints
-                        .get(&t.pipeline().key())
-                        .cloned()
-                        .unwrap_or_default();
-                    let cutoff = cp.cutoff(now, lookback, rescan);
-                    let r = scan(&rc, &t, &cp, cutoff).await;
-                    (t, r)
-                })
-                .buffer_unordered(self.cfg.concurrency)
-                .collect()
-                .await
-        };
-
-        // New pipelines get their counters exported at 0 before any run is counted, so that a
-        // first run (or a first-start backfill) is an increase Prometheus can see.
+        // New pipelines get their counters exported before any run is counted, so that a
+        // first run (or a first-start backfill) is an increase Prometheus can see: at 0, or at
+        // the totals committed by earlier processes, so that counts continue across restarts.
         let mut fresh = false;
         for p in &watched {
             if self.initialized.insert(p.key()) {
                 let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
                 self.telemetry.set_pipeline(p, &e);
+                if let Some(cp) = self.checkpoints.get(&p.key()) {
+                    self.telemetry.restore(p, &cp.totals);
+                }
                 fresh = true;
             }
         }
@@ -455,140 +506,89 @@ impl Poller {
             let _ = self.export_metrics().await;
         }
 
-        for (_, r) in scans.iter_mut() {
-            for run in r.iter_mut().flat_map(|s| s.finished.iter_mut()) {
-                let p = &run.pipeline;
-                let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
-                run.sla_secs = e.sla.map(|d| d.as_secs_f64());
-            }
-        }
-
-        // Export finished runs grouped by resource (account, region, kind).
-        let mut groups: BTreeMap<(String, String, PipelineKind), Vec<&PipelineRun>> =
-            BTreeMap::new();
-        for (t, r) in &scans {
-            match r {
-                Ok(s) => {
-                    for e in &s.errors {
-                        self.count_aws_error(e);
-                        warn!(pipeline = %t.pipeline().name, error = %e, "skipped a run this cycle");
-                        report.errors.push(e.to_string());
-                    }
-                    for run in &s.finished {
-                        let p = &run.pipeline;
-                        groups
-                            .entry((p.account.clone(), p.region.clone(), p.kind))
-                            .or_default()
-                            .push(run);
-                    }
+        // Each scan owns what it reads, so results can be handled (exported, staged) while the
+        // other scans are still running.
+        let jobs: Vec<(RegionClients, Target, Checkpoint)> = targets
+            .into_iter()
+            .map(|(rc, t)| {
+                let cp = self
+                    .checkpoints
+                    .get(&t.pipeline().key())
+                    .cloned()
+                    .unwrap_or_default();
+                (rc, t, cp)
+            })
+            .collect();
+        // The scans run in a task of their own and hand over each result as it completes,
+        // so they go on while results are exported, and the loop below commits what is
+        // staged every COMMIT_EVERY even while a slow scan keeps the others' company.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(self.cfg.concurrency);
+        let concurrency = self.cfg.concurrency;
+        let cache = self.details.clone();
+        let _driver = AbortOnDrop(tokio::spawn(async move {
+            let cache = &cache;
+            let mut scans = futures::stream::iter(jobs)
+                .map(|(rc, t, cp)| async move {
+                    let cutoff = cp.cutoff(now, lookback, rescan);
+                    let r = scan(&rc, &t, &cp, cutoff, now, Some(cache)).await;
+                    (t, cp, r)
+                })
+                .buffer_unordered(concurrency);
+            while let Some(r) = scans.next().await {
+                if tx.send(r).await.is_err() {
+                    break;
                 }
-                Err(e) => {
-                    self.count_aws_error(e);
-                    warn!(pipeline = %t.pipeline().name, error = %e, "pipeline skipped this cycle");
-                    report.errors.push(e.to_string());
-                }
             }
-        }
-        let mut acked: HashMap<String, bool> = HashMap::new(); // pipeline key → all its runs acked
-        for runs in groups.values() {
-            let resource = export::pipeline_resource(&self.base_resource, &runs[0].pipeline);
-            let spans: Vec<_> = runs.iter().flat_map(|r| spans::to_spans(r)).collect();
-            let ok = match self.traces.send(&resource, spans).await {
-                Ok(()) => true,
-                Err(e) => {
-                    self.telemetry.export_failed("traces");
-                    self.telemetry
-                        .system_error(component::EXPORTER, "export_failed");
-                    warn!(error = %e, runs = runs.len(), "trace export failed; the runs stay pending and are retried next cycle");
-                    report.trace_export_error.get_or_insert(e.to_string());
-                    false
+        }));
+        let mut staged = Staged::default();
+        let mut last_commit = Instant::now();
+        loop {
+            let next = if staged.is_empty() {
+                rx.recv().await
+            } else {
+                let due = tokio::time::Instant::from_std(last_commit + COMMIT_EVERY);
+                tokio::select! {
+                    r = rx.recv() => r,
+                    _ = tokio::time::sleep_until(due) => {
+                        self.commit(&mut staged, &mut report);
+                        last_commit = Instant::now();
+                        continue;
+                    }
                 }
             };
-            for r in runs {
-                let k = r.pipeline.key();
-                let prev = acked.get(&k).copied().unwrap_or(true);
-                acked.insert(k, prev && ok);
+            let Some((t, before, r)) = next else { break };
+            self.handle_scan(
+                &t,
+                &before,
+                r,
+                now,
+                (lookback, rescan),
+                &mut staged,
+                &mut report,
+            )
+            .await;
+            if last_commit.elapsed() >= COMMIT_EVERY {
+                self.commit(&mut staged, &mut report);
+                last_commit = Instant::now();
             }
         }
+        self.commit(&mut staged, &mut report);
 
-        // Move checkpoints: only for pipelines whose finished runs were all acknowledged.
-        let mut changes = Vec::new();
-        let mut to_record = Vec::new();
-        for (t, r) in scans {
-            let Ok(s) = r else { continue };
-            let key = t.pipeline().key();
-            let before = self.checkpoints.get(&key).cloned().unwrap_or_default();
-            let mut cp = before.clone();
-            if acked.get(&key).copied().unwrap_or(true) {
-                for run in &s.finished {
-                    let end = run.end.unwrap_or(run.start);
-                    let success = run.result() == Some(crate::model::RunResult::Success);
-                    cp.mark_exported(&run.run_id, run.start, end, success, rescan);
-                }
-                to_record.extend(s.finished);
-            } else {
-                report.not_exported.extend(s.finished);
-            }
-            for run in &s.in_flight {
-                let phase = match run.status {
-                    RunStatus::InFlight(ph) => ph,
-                    RunStatus::Ended(_) => RunPhase::Executing,
-                };
-                cp.mark_in_flight(&run.run_id, run.start, phase.as_str());
-            }
-            for (id, start) in &s.retry {
-                cp.mark_in_flight(id, *start, FINISHED_NOT_EXPORTED);
-            }
-            for id in &s.gone {
-                warn!(pipeline = %t.pipeline().name, run_id = %id, "in-flight run no longer listed by AWS; forgetting it");
-                cp.in_flight.remove(id);
-            }
-            if cp.watermark.is_none() {
-                // Nothing seen yet: pin the first cutoff so the lookback does not slide forward.
-                cp.watermark = Some(now.0 - lookback + rescan);
-            }
-            if cp != before {
-                changes.push((key, cp));
-            }
-        }
-        match self.store.commit(&changes) {
-            Ok(()) => {
-                self.telemetry.set_commit(Millis::now().0);
-                for (k, cp) in changes {
-                    self.checkpoints.insert(k, cp);
-                }
-                let ack_time = Millis::now();
-                for run in &to_record {
-                    let lag = run.end.map_or(0.0, |e| e.secs_until(ack_time));
-                    self.telemetry.record_run(run, lag);
-                }
-                report.exported = to_record;
-            }
-            Err(e) => {
-                self.telemetry
-                    .system_error(component::STATE, "commit_failed");
-                warn!(error = %e, "checkpoint commit failed; the runs will be exported again (same ids) next cycle");
-                report.errors.push(e.to_string());
-                report.not_exported.extend(to_record);
-            }
-        }
-        report.in_flight = self
-            .checkpoints
-            .values()
-            .flat_map(|c| c.in_flight.values())
-            .filter(|r| r.phase != FINISHED_NOT_EXPORTED)
-            .count();
+        report.in_flight = self.checkpoints.values().map(|c| c.in_flight.len()).sum();
         self.publish_gauges(&watched);
-
-        let awaiting = self
-            .checkpoints
-            .values()
-            .flat_map(|c| c.in_flight.values())
-            .filter(|r| r.phase == FINISHED_NOT_EXPORTED)
+        let pending: usize = self.checkpoints.values().map(|c| c.pending.len()).sum();
+        let uncommitted = report
+            .not_exported
+            .iter()
+            .filter(|r| {
+                !self
+                    .checkpoints
+                    .get(&r.pipeline.key())
+                    .is_some_and(|c| c.pending.contains_key(&r.run_id))
+            })
             .count();
-        self.telemetry
-            .set_pending(report.not_exported.len() + awaiting);
-        if report.trace_export_error.is_none() {
+        self.telemetry.set_pending(pending + uncommitted);
+        if report.trace_export_error.is_none() && report.commit_error.is_none() {
             self.telemetry.set_poll_success(Millis::now().0);
         }
         let ok = report.errors.is_empty() && report.trace_export_error.is_none();
@@ -600,7 +600,7 @@ impl Poller {
         info!(
             pipelines = report.pipelines,
             exported = report.exported.len(),
-            pending = report.not_exported.len(),
+            pending = pending + uncommitted,
             in_flight = report.in_flight,
             errors = report.errors.len(),
             took_ms = started.elapsed().as_millis() as u64,
@@ -608,6 +608,128 @@ impl Poller {
             "poll cycle done"
         );
         report
+    }
+
+    /// Exports one pipeline's finished runs and stages its next checkpoint.
+    #[allow(clippy::too_many_arguments)]
+    async fn handle_scan(
+        &mut self,
+        t: &Target,
+        before: &Checkpoint,
+        r: Result<PipelineScan, AwsError>,
+        now: Millis,
+        (lookback, rescan): (i64, i64),
+        staged: &mut Staged,
+        report: &mut CycleReport,
+    ) {
+        let name = &t.pipeline().name;
+        let mut s = match r {
+            Ok(s) => s,
+            Err(e) => {
+                self.count_aws_error(&e);
+                warn!(pipeline = %Escaped(name), error = %Escaped(&e), "pipeline skipped this cycle");
+                report.errors.push(e.to_string());
+                report.aws_errors += 1;
+                return;
+            }
+        };
+        for e in &s.errors {
+            self.count_aws_error(e);
+            warn!(pipeline = %Escaped(name), error = %Escaped(&e), "skipped a run this cycle");
+            report.errors.push(e.to_string());
+            report.aws_errors += 1;
+        }
+        for id in &s.future {
+            warn!(pipeline = %Escaped(name), run_id = %Escaped(id), "run starts in the future (clock skew or bad data); exported, but the checkpoint does not move past now");
+        }
+        let e = self
+            .expectations
+            .for_pipeline(t.pipeline().kind.as_str(), name);
+        for run in &mut s.finished {
+            run.sla_secs = e.sla.map(|d| d.as_secs_f64());
+        }
+        // Requests of whole runs under `otlp.max_request_bytes` (export/batch.rs); a run is
+        // acknowledged with its batch. After a refusal of one request (too large, invalid) the
+        // later batches are still sent; after any other failure (unreachable, overloaded, time
+        // out) the pipeline's remaining batches wait for the next cycle.
+        let mut acked = HashSet::new();
+        if let Some(first) = s.finished.first() {
+            let resource = export::pipeline_resource(&self.base_resource, &first.pipeline);
+            let max = (self.cfg.otlp.max_request_bytes)
+                .unwrap_or(export::batch::DEFAULT_MAX_REQUEST_BYTES);
+            let runs = (s.finished.iter()).map(|r| (r.run_id.clone(), spans::to_spans(r)));
+            for batch in export::batch::Batches::new(&resource, runs, max) {
+                let (ids, bytes, n) = (batch.run_ids, batch.bytes, batch.spans.len());
+                let sent = Instant::now();
+                let r = self.traces.send(&resource, batch.spans).await;
+                let took_ms = sent.elapsed().as_millis() as u64;
+                debug!(pipeline = %name, runs = ids.len(), spans = n, bytes, took_ms, ok = r.is_ok(), "trace batch sent");
+                match r {
+                    Ok(()) => acked.extend(ids),
+                    Err(e) => {
+                        self.telemetry.export_failed("traces");
+                        self.telemetry
+                            .system_error(component::EXPORTER, "export_failed");
+                        let refused = e.is_refusal();
+                        warn!(pipeline = %Escaped(name), error = %Escaped(&e), runs = ids.len(), bytes, refused, "trace export failed; the runs stay pending and are retried next cycle");
+                        report.trace_export_error.get_or_insert(e.to_string());
+                        if !refused {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let (cp, mut labels) = next_checkpoint(before, &s, &acked, now, lookback, rescan);
+        let (done, not): (Vec<_>, Vec<_>) = s
+            .finished
+            .into_iter()
+            .partition(|r| acked.contains(&r.run_id));
+        for r in &done {
+            self.details.remove(r);
+        }
+        for r in &not {
+            self.details.put(r);
+        }
+        report.not_exported.extend(not);
+        staged.runs.extend(done.into_iter().map(|r| {
+            let label = labels.remove(&r.run_id).flatten();
+            (r, label)
+        }));
+        if &cp != before {
+            staged.changes.push((t.pipeline().key(), cp));
+        }
+    }
+
+    /// Commits the staged checkpoints; on success the staged runs count, on failure they are
+    /// read and exported again (same ids) next cycle.
+    fn commit(&mut self, staged: &mut Staged, report: &mut CycleReport) {
+        let changes = std::mem::take(&mut staged.changes);
+        let runs = std::mem::take(&mut staged.runs);
+        match self.store.commit(&changes) {
+            Ok(()) => {
+                if !changes.is_empty() {
+                    self.telemetry.set_commit(Millis::now().0);
+                }
+                for (k, cp) in changes {
+                    self.checkpoints.insert(k, cp);
+                }
+                let ack_time = Millis::now();
+                for (run, label) in &runs {
+                    let lag = run.end.map_or(0.0, |e| e.secs_until(ack_time));
+                    self.telemetry.record_run(run, lag, label.as_deref());
+                }
+                report.exported.extend(runs.into_iter().map(|(r, _)| r));
+            }
+            Err(e) => {
+                self.telemetry
+                    .system_error(component::STATE, "commit_failed");
+                warn!(error = %Escaped(&e), "checkpoint commit failed; the runs will be exported again (same ids) next cycle");
+                report.errors.push(e.to_string());
+                report.commit_error.get_or_insert(e.to_string());
+                report.not_exported.extend(runs.into_iter().map(|(r, _)| r));
+            }
+        }
     }
 
     fn count_aws_error(&self, e: &AwsError) {
@@ -628,11 +750,7 @@ impl Poller {
         let by_key: HashMap<String, &PipelineRef> = known.iter().map(|p| (p.key(), p)).collect();
         for (k, cp) in &self.checkpoints {
             let Some(p) = by_key.get(k) else { continue };
-            for r in cp
-                .in_flight
-                .values()
-                .filter(|r| r.phase != FINISHED_NOT_EXPORTED)
-            {
+            for r in cp.in_flight.values() {
                 let phase = match r.phase.as_str() {
                     "pending" => RunPhase::Pending,
                     "finalizing" => RunPhase::Finalizing,
@@ -652,14 +770,14 @@ impl Poller {
         let rm = match self.telemetry.collect() {
             Ok(rm) => rm,
             Err(e) => {
-                warn!(error = %e, "metric collection failed");
+                warn!(error = %Escaped(&e), "metric collection failed");
                 return Ok(());
             }
         };
         let r = self.metrics.send(&rm).await;
         if let Err(e) = &r {
             self.telemetry.export_failed("metrics");
-            warn!(error = %e, "metric export failed");
+            warn!(error = %Escaped(&e), "metric export failed");
         } else {
             debug!("metrics exported");
         }
@@ -683,10 +801,30 @@ impl Poller {
                 _ = &mut shutdown => break,
                 _ = tick.tick() => {}
             }
-            let report = self.cycle(Millis::now()).await;
-            on_cycle(&report);
+            // A signal during a cycle gives it SHUTDOWN_GRACE to finish; then it is dropped,
+            // which is safe: nothing uncommitted is lost, it is read again on the next start.
+            let mut stopping = false;
+            let report = {
+                let cycle = self.cycle(Millis::now());
+                tokio::pin!(cycle);
+                tokio::select! {
+                    r = &mut cycle => Some(r),
+                    _ = &mut shutdown => {
+                        stopping = true;
+                        info!(grace_secs = SHUTDOWN_GRACE.as_secs(), "shutdown requested during a cycle; letting it finish");
+                        let r = tokio::time::timeout(SHUTDOWN_GRACE, &mut cycle).await.ok();
+                        if r.is_none() {
+                            warn!("cycle abandoned at shutdown; its uncommitted runs are exported again on the next start");
+                        }
+                        r
+                    }
+                }
+            };
+            if let Some(report) = &report {
+                on_cycle(report);
+            }
             done += 1;
-            if max_cycles.is_some_and(|m| done >= m) {
+            if stopping || max_cycles.is_some_and(|m| done >= m) {
                 break;
             }
         }

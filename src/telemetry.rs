@@ -120,6 +120,24 @@ pub fn pipeline_labels(p: &PipelineRef) -> Labels {
     ]
 }
 
+/// Largest bucket count [`Telemetry::restore`] refills (a histogram is refilled value by value;
+/// a count beyond this is taken as damage and skipped).
+const MAX_RESTORED_PER_BUCKET: u64 = 10_000_000;
+
+/// Labels of the run-duration histogram.
+fn duration_labels(pipeline: &Labels, result: &str, error_label: Option<&str>) -> Labels {
+    let mut l = pipeline.clone();
+    l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.to_string()));
+    l.push(KeyValue::new(
+        sc::CICD_PIPELINE_RUN_STATE,
+        RunPhase::Executing.as_str(),
+    ));
+    if let Some(e) = error_label {
+        l.push(KeyValue::new(sc::ERROR_TYPE, e.to_string()));
+    }
+    l
+}
+
 fn key_of(labels: &Labels) -> String {
     labels
         .iter()
@@ -212,18 +230,12 @@ impl Telemetry {
     }
 
     /// Records a run whose trace the collector acknowledged and whose checkpoint is committed.
-    pub fn record_run(&self, run: &PipelineRun, lag_secs: f64) {
+    /// `error_label` is its `error.type` metric label, capped per pipeline
+    /// ([`crate::state::Totals::error_label`]).
+    pub fn record_run(&self, run: &PipelineRun, lag_secs: f64, error_label: Option<&str>) {
         let Some(result) = run.result() else { return };
         let labels = pipeline_labels(&run.pipeline);
-        let mut duration_labels = labels.clone();
-        duration_labels.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.as_str()));
-        duration_labels.push(KeyValue::new(
-            sc::CICD_PIPELINE_RUN_STATE,
-            RunPhase::Executing.as_str(),
-        ));
-        if let Some(err) = &run.error {
-            duration_labels.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));
-        }
+        let duration_labels = duration_labels(&labels, result.as_str(), error_label);
         self.run_duration
             .record(run.duration_secs(), &duration_labels);
         let mut l = labels.clone();
@@ -233,12 +245,13 @@ impl Telemetry {
             self.sla_breaches.add(1, &labels);
         }
         if result.is_error() {
-            let err_type = run
-                .error
-                .as_ref()
-                .map_or("_OTHER".to_string(), |e| e.error_type.clone());
             let mut l = labels.clone();
-            l.push(KeyValue::new(sc::ERROR_TYPE, err_type));
+            l.push(KeyValue::new(
+                sc::ERROR_TYPE,
+                error_label
+                    .unwrap_or(crate::state::OTHER_ERROR_TYPE)
+                    .to_string(),
+            ));
             self.run_errors.add(1, &l);
         }
         if let Some(d) = run.dpu_seconds {
@@ -260,6 +273,52 @@ impl Telemetry {
             }
         }
         self.export_lag.record(lag_secs, &[]);
+    }
+
+    /// Starts a pipeline's run counters and duration histogram from the totals committed by
+    /// earlier processes (call once per process and pipeline, before recording its runs). The
+    /// histogram gets each bucket's count back exactly, and its sum: each bucket is refilled
+    /// with its mean, which lies inside the bucket.
+    pub fn restore(&self, p: &PipelineRef, t: &crate::state::Totals) {
+        let labels = pipeline_labels(p);
+        for (result, n) in &t.runs {
+            let mut l = labels.clone();
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.clone()));
+            self.runs.add(*n, &l);
+        }
+        for (et, n) in &t.errors {
+            let mut l = labels.clone();
+            l.push(KeyValue::new(sc::ERROR_TYPE, et.clone()));
+            self.run_errors.add(*n, &l);
+        }
+        if t.sla_breaches > 0 {
+            self.sla_breaches.add(t.sla_breaches, &labels);
+        }
+        if t.dpu_seconds > 0.0 {
+            self.dpu_usage.add(t.dpu_seconds, &labels);
+        }
+        let bounds = sc::DURATION_BUCKETS;
+        for (key, h) in &t.durations {
+            let (result, et) = key.split_once('|').unwrap_or((key.as_str(), ""));
+            let l = duration_labels(&labels, result, (!et.is_empty()).then_some(et));
+            for (i, (&c, &sum)) in h.counts.iter().zip(&h.sums).enumerate() {
+                // A stored histogram is data from disk: more buckets than today's (an older
+                // or newer version), a non-finite sum or an absurd count must not panic or hang.
+                let mean = sum / c as f64;
+                if c == 0 || c > MAX_RESTORED_PER_BUCKET || !mean.is_finite() {
+                    continue;
+                }
+                let lo = i
+                    .checked_sub(1)
+                    .and_then(|j| bounds.get(j))
+                    .map_or(f64::MIN, |b| b.next_up());
+                let hi = bounds.get(i).copied().unwrap_or(f64::MAX).max(lo);
+                let mean = mean.clamp(lo, hi);
+                for _ in 0..c {
+                    self.run_duration.record(mean, &l);
+                }
+            }
+        }
     }
 
     /// Sets the runs in flight: `(pipeline, state) → count`; pipelines absent read 0.
@@ -424,5 +483,110 @@ impl ApiObserver for RegionApiObserver {
                 KeyValue::new(sc::CLOUD_REGION, self.region.clone()),
             ],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RunError, RunStatus};
+    use crate::records::Millis;
+    use crate::state::Totals;
+    use std::collections::BTreeMap;
+
+    fn run(i: u32) -> PipelineRun {
+        let result = [
+            RunResult::Success,
+            RunResult::Failure,
+            RunResult::Timeout,
+            RunResult::Cancellation,
+        ][i as usize % 4];
+        let secs = [0.3, 4.0, 59.5, 61.25, 3599.0, 100_000.0, 250_000.0][i as usize % 7];
+        PipelineRun {
+            pipeline: PipelineRef::glue_job("123456789012", "eu-west-1", "job"),
+            run_id: format!("jr_{i}"),
+            attempt: 0,
+            previous_run_id: None,
+            aws_state: String::new(),
+            status: RunStatus::Ended(result),
+            start: Millis(1_000_000),
+            end: Some(Millis(1_000_000 + (secs * 1000.0) as i64)),
+            error: result.is_error().then(|| RunError {
+                // 30 distinct types: past the per-pipeline cap.
+                error_type: format!("com.example.Error{}", i % 30),
+                message: "boom".into(),
+            }),
+            dpu_seconds: Some(f64::from(i) * 0.5),
+            url: None,
+            sla_secs: Some(60.0),
+            attributes: vec![],
+            tasks: vec![],
+        }
+    }
+
+    /// `name{labels}` → value, for the series of pipeline `job` (task series excluded: they are
+    /// not persisted).
+    fn series(t: &Telemetry) -> BTreeMap<String, f64> {
+        let text = crate::export::prometheus::render(&t.collect().unwrap());
+        text.lines()
+            .filter(|l| l.contains("cicd_pipeline_name=\"job\"") && !l.contains("task"))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn restored_totals_read_exactly_like_the_counts_they_came_from() {
+        let p = PipelineRef::glue_job("123456789012", "eu-west-1", "job");
+        let live = Telemetry::new(Resource::builder_empty().build());
+        let mut totals = Totals::default();
+        for i in 0..500 {
+            let r = run(i);
+            let label = totals.count(&r, sc::DURATION_BUCKETS);
+            live.record_run(&r, 0.0, label.as_deref());
+        }
+        let restarted = Telemetry::new(Resource::builder_empty().build());
+        restarted.restore(&p, &totals);
+        let (a, b) = (series(&live), series(&restarted));
+        assert!(a.len() > 40, "{a:?}");
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (k, va) in &a {
+            let vb = b[k];
+            assert!(
+                (va - vb).abs() <= 1e-9 * va.abs().max(1.0),
+                "{k}: live {va} restored {vb}"
+            );
+        }
+        // The cap: 20 error types per pipeline, the rest counted as _OTHER.
+        let types: std::collections::BTreeSet<&str> = a
+            .keys()
+            .filter(|k| k.starts_with("cicd_pipeline_run_errors"))
+            .filter_map(|k| k.split("error_type=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(types.len(), 21, "{types:?}");
+        assert!(types.contains("_OTHER"));
+    }
+
+    #[test]
+    fn restoring_odd_stored_totals_does_not_panic() {
+        let p = PipelineRef::glue_job("1", "r", "job");
+        let t = Telemetry::new(Resource::builder_empty().build());
+        let mut totals = Totals::default();
+        let n = sc::DURATION_BUCKETS.len() + 5;
+        let hist = |counts: Vec<u64>, sums: Vec<f64>| crate::state::Hist { counts, sums };
+        totals
+            .durations
+            .insert("success|".into(), hist(vec![1; n], vec![5.0; n]));
+        totals.durations.insert(
+            "failure|X".into(),
+            hist(vec![u64::MAX, 2, 1], vec![f64::NAN, f64::INFINITY, -3.0]),
+        );
+        totals
+            .durations
+            .insert("timeout".into(), hist(vec![3], vec![]));
+        t.restore(&p, &totals);
+        assert!(!series(&t).is_empty());
     }
 }

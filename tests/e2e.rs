@@ -355,7 +355,8 @@ fn grpc_export_counts_each_run_exactly_once_across_cycles_and_restarts() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains(&format!("trace_id {}", failed_root.trace_id)));
 
-    // A restart with the same state re-sends and re-counts nothing.
+    // A restart with the same state re-sends and re-counts nothing, and its counters continue
+    // from the totals committed with the checkpoints (no reset for increase() to bridge).
     let m = col.mark();
     let out = bridge(
         &["run", "--once", "--config", &cfg, "--state", &state],
@@ -364,7 +365,18 @@ fn grpc_export_counts_each_run_exactly_once_across_cycles_and_restarts() {
     assert!(out.status.success());
     let r2 = col.received_since(m);
     assert!(r2.spans.is_empty(), "nothing new to export");
-    assert_eq!(r2.points("cicd.pipeline.run.duration", &[]).len(), 0);
+    for (metric, name) in [
+        ("cicd.pipeline.run.duration", "test-etl"),
+        ("pipeline_bridge.pipeline.runs", "test-etl"),
+        ("cicd.pipeline.run.errors", "customer-sync"),
+        ("pipeline_bridge.glue.dpu_usage", "test-etl"),
+    ] {
+        assert_eq!(
+            r2.sum(metric, &pipe(name)),
+            r1.sum(metric, &pipe(name)),
+            "{metric} of {name} continues across the restart"
+        );
+    }
     assert_eq!(
         r2.sum(
             "cicd.pipeline.run.active",
@@ -393,7 +405,11 @@ fn grpc_export_counts_each_run_exactly_once_across_cycles_and_restarts() {
     assert_eq!(r3.roots().len(), 1);
     let late = r3.root_of_run(&running);
     assert_eq!(late.duration_ms(), 60_500);
-    assert_eq!(r3.sum("cicd.pipeline.run.duration", &pipe("test-etl")), 1.0);
+    assert_eq!(
+        r3.sum("cicd.pipeline.run.duration", &pipe("test-etl")),
+        4.0,
+        "3 runs counted by earlier processes, 1 now"
+    );
     assert_eq!(
         r3.sum(
             "cicd.pipeline.run.active",
@@ -491,9 +507,10 @@ fn failed_export_moves_no_checkpoint() {
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
     ];
     let out = bridge(&["run", "--once", "--state", state], &env);
-    assert!(
-        !out.status.success(),
-        "--once fails when the collector did not acknowledge"
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--once exits 1 when the collector did not acknowledge"
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&dead),
@@ -536,9 +553,10 @@ fn a_throttled_pipeline_does_not_stop_the_others() {
     );
     let m = col.mark();
     let out = bridge(&["run", "--once", "--state", state], &env);
-    assert!(
-        out.status.success(),
-        "exports succeeded; the throttled pipeline waits"
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exports succeeded; the throttled pipeline waits, and the exit status says AWS failed"
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("test-batch"),
@@ -604,7 +622,7 @@ fn a_run_whose_history_failed_is_not_left_behind_by_the_watermark() {
     );
     let m = col.mark();
     let out = bridge(&["run", "--once", "--config", &cfg, "--state", state], &env);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(3), "a history read failed");
     let r = col.received_since(m);
     assert_eq!(r.roots().len(), 10);
     r.root_of_run(&execution_arn("customer-sync", "late-ok"));

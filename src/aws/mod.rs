@@ -150,7 +150,14 @@ pub fn is_throttle_code(s: &str) -> bool {
 
 /// What went wrong calling AWS, with enough context to act on.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("AWS {service} {operation} failed ({region}): {code}: {message}")]
+/// Its Display escapes what came from AWS (code, message, region), so no `{e}` can carry a
+/// terminal escape into a log or a terminal.
+#[error(
+    "AWS {service} {operation} failed ({}): {}: {}",
+    crate::sanitize::Escaped(region),
+    crate::sanitize::Escaped(code),
+    crate::sanitize::Escaped(message)
+)]
 pub struct AwsError {
     pub service: &'static str,
     pub operation: &'static str,
@@ -178,11 +185,28 @@ impl AwsError {
                 e.err().code().unwrap_or("ServiceError").to_string(),
                 e.err().message().unwrap_or_default().to_string(),
             ),
-            SdkError::TimeoutError(_) => ("Timeout".to_string(), "request timed out".to_string()),
-            SdkError::DispatchFailure(e) => (
-                "DispatchFailure".to_string(),
-                format!("{:?}", e.as_connector_error().map(|c| c.to_string())),
+            SdkError::TimeoutError(_) => (
+                "Timeout".to_string(),
+                "no answer within aws.operation_timeout / aws.read_timeout".to_string(),
             ),
+            SdkError::DispatchFailure(e) => {
+                let detail = e
+                    .as_connector_error()
+                    .map(|c| error_chain(c))
+                    .unwrap_or_default();
+                if e.is_timeout() {
+                    (
+                        "Timeout".to_string(),
+                        format!(
+                            "no answer within aws.connect_timeout / aws.read_timeout ({detail})"
+                        ),
+                    )
+                } else if e.is_io() {
+                    ("ConnectionError".to_string(), detail)
+                } else {
+                    ("DispatchFailure".to_string(), detail)
+                }
+            }
             other => ("SdkError".to_string(), error_chain(other)),
         };
         AwsError {
@@ -208,12 +232,17 @@ impl AwsError {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, `a: b: c`, skipping a source whose text the chain already
+/// shows (many errors repeat their source in their own message).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let t = c.to_string();
+        if !t.is_empty() && !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
         cur = c.source();
     }
     s
@@ -275,6 +304,34 @@ impl PageCutoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl fmt::Display for E {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn error_chains_do_not_repeat_themselves() {
+        let e = E(
+            "tcp connect error",
+            Some(Box::new(E(
+                "tcp connect error",
+                Some(Box::new(E("Connection refused (os error 111)", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "tcp connect error: Connection refused (os error 111)"
+        );
+    }
 
     #[test]
     fn paging_stops_only_when_newest_first() {

@@ -203,6 +203,12 @@ impl Collector {
             .unwrap_or(0)
     }
 
+    /// What arrived since `mark` so far, without waiting.
+    pub fn snapshot_since(&self, mark: usize) -> Received {
+        let all = std::fs::read(&self.log).unwrap_or_default();
+        parse(&String::from_utf8_lossy(&all[mark.min(all.len())..]))
+    }
+
     /// What arrived since `mark`, waiting until a metrics export (sent last by every bridge
     /// process) is in and the log stopped growing.
     pub fn received_since(&self, mark: usize) -> Received {
