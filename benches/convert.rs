@@ -1,9 +1,11 @@
 //! Conversion speed: a 25,000-event Step Functions history (the API's maximum per execution)
-//! and 10,000 Glue job runs, each to a `PipelineRun` and on to OTLP span data.
+//! and 10,000 Glue job runs, each to a `PipelineRun` and on to OTLP span data; and the lookup
+//! of a pipeline's settings among 20,000 `[[pipelines]]` entries.
 //!
 //! `cargo bench --bench convert`; numbers go in the closing note.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use pipeline_otel_bridge::config::Config;
 use pipeline_otel_bridge::convert::{glue, sfn, spans};
 use pipeline_otel_bridge::records::{GlueJobRun, HistoryEvent, Millis, SfnExecution};
 use std::hint::black_box;
@@ -156,9 +158,42 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// `for_pipeline` over 20,000 entries (prefix, suffix, literal and general globs), once per
+/// pipeline of a cycle: called per run and per metric series.
+fn bench_expectations(c: &mut Criterion) {
+    let mut text = String::new();
+    for i in 0..20_000 {
+        let pattern = match i % 4 {
+            0 => format!("team{i}-*"),
+            1 => format!("*-{i}-daily"),
+            2 => format!("job-{i}"),
+            _ => format!("etl-{i}-*-v[0-9]"),
+        };
+        text.push_str(&format!(
+            "[[pipelines]]\nmatch = \"{pattern}\"\nteam = \"t{i}\"\n"
+        ));
+    }
+    text.push_str("[[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\n");
+    let rules = Config::parse(&text, std::path::Path::new("bench.toml"))
+        .expect("bench config")
+        .expectations();
+    let names: Vec<String> = (0..100).map(|i| format!("job-{}", i * 199)).collect();
+    let mut g = c.benchmark_group("config");
+    g.throughput(Throughput::Elements(names.len() as u64));
+    g.bench_function("for_pipeline_100_names_20000_patterns", |b| {
+        b.iter(|| {
+            names
+                .iter()
+                .map(|n| rules.for_pipeline("glue-job", black_box(n)).team.is_some() as usize)
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench
+    targets = bench, bench_expectations
 }
 criterion_main!(benches);

@@ -6,12 +6,13 @@
 //! aws/        SDK calls and paging only ──► records.rs (AWS wire-shaped structs)
 //! convert/    records ──► model.rs (PipelineRun, TaskRun) ──► spans (pure, snapshot-tested)
 //! config.rs   the TOML config: sources, OTLP, per-pipeline expectations ([[pipelines]])
+//! source.rs   one trait per pipeline source (Glue job, state machine) and the one scan
 //! poller.rs   per cycle: discover, scan each pipeline, export, commit checkpoints, count
 //! export/     OTLP span and metric exporters (gRPC or HTTP, gzip, TLS, headers);
 //!             prometheus.rs renders the same metrics as Prometheus text
 //! state/      checkpoints behind `CheckpointStore` (local: redb file)
 //! telemetry.rs  metric instruments, collected and exported once per cycle
-//! render.rs   runs as trees in the terminal
+//! render.rs   runs as trees in the terminal; sanitize.rs makes AWS text safe to print
 //! serve.rs    optional HTTP endpoint: /metrics (Prometheus text), /healthz, /readyz
 //! app.rs      the subcommands; main.rs parses arguments and logging only
 //! semconv.rs  every attribute key and metric name; ids.rs the deterministic ids
@@ -35,7 +36,9 @@ pub mod model;
 pub mod poller;
 pub mod records;
 pub mod render;
+pub mod sanitize;
 pub mod semconv;
 pub mod serve;
+pub mod source;
 pub mod state;
 pub mod telemetry;

@@ -1,7 +1,10 @@
 //! `pipeline-otel-bridge`: parses arguments, sets up logging, hands over to the library.
 
 use clap::{Parser, Subcommand};
+use pipeline_otel_bridge::config::{limits, parse_duration_at_most};
+use pipeline_otel_bridge::sanitize::Escaped;
 use pipeline_otel_bridge::{app, model::PipelineKind, render};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,18 +40,25 @@ enum Command {
         /// e.g. `0.0.0.0:9464`.
         #[arg(long, env = "PIPELINE_BRIDGE_LISTEN")]
         listen: Option<std::net::SocketAddr>,
+        /// If the checkpoint store is damaged, move it aside (`checkpoints.redb.damaged-…`) and
+        /// start over from the lookback instead of refusing to start.
+        #[arg(long)]
+        recover_state: bool,
     },
     /// Validate the config and try read access to each source.
     Check {
+        /// Config file (TOML) to validate and use; without it, the zero-config default.
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
     /// Print recent runs as trees, straight from AWS (exports nothing, changes no state).
     Runs {
+        /// Config file (TOML): regions, sources and name filters; without it every Glue job
+        /// and state machine is listed.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// How far back, e.g. `24h`, `90m`, `7d`.
-        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        /// How far back, e.g. `24h`, `90m`, `7d`; at most 365 days.
+        #[arg(long, default_value = "24h", value_parser = parse_since)]
         since: Duration,
     },
     /// Print the trace id and root span id the bridge gives a run.
@@ -72,6 +82,16 @@ enum Command {
     },
 }
 
+/// `--since`: a duration of at most 365 days (AWS keeps no older runs).
+fn parse_since(s: &str) -> Result<Duration, String> {
+    parse_duration_at_most(s, limits::SINCE)
+}
+
+/// Colours only for a person: stderr is a terminal and `NO_COLOR` is unset or empty.
+fn log_colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -79,6 +99,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
@@ -91,7 +112,8 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain may hold AWS text (error messages): escaped like everything printed.
+            eprintln!("error: {}", Escaped(format_args!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -106,6 +128,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             state,
             print,
             listen,
+            recover_state,
         } => {
             let cfg = app::load_config(config.as_deref())?;
             let opts = app::RunOptions {
@@ -113,13 +136,12 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 state_dir: state.unwrap_or_else(app::default_state_dir),
                 print,
                 listen,
+                recover_state,
             };
-            let ok = app::run(cfg, opts, shutdown_signal()).await?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            // 0 ok, 1 export not acknowledged, 3 AWS errors, 4 checkpoint not committed
+            // (2: configuration or start-up error, below).
+            let code = app::run(cfg, opts, shutdown_signal()).await?;
+            Ok(ExitCode::from(code))
         }
         Command::Check { config } => {
             let cfg = app::load_config(config.as_deref())?;
@@ -131,7 +153,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             let (lines, ok) = app::check(cfg).await?;
             for l in lines {
-                println!("{l}");
+                println!("{}", Escaped(&l));
             }
             Ok(if ok {
                 ExitCode::SUCCESS
@@ -151,7 +173,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 humantime::format_duration(since)
             );
             for e in &errors {
-                eprintln!("warning: {e}");
+                eprintln!("warning: {}", Escaped(e));
             }
             Ok(ExitCode::SUCCESS)
         }

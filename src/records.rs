@@ -20,9 +20,13 @@ impl Millis {
         Millis((secs * 1000.0).round() as i64)
     }
 
-    /// Whole-second plus nanosecond parts, as the SDK's `DateTime` carries them.
+    /// Whole-second plus nanosecond parts, as the SDK's `DateTime` carries them; saturates
+    /// for absurd times.
     pub fn from_secs_nanos(secs: i64, nanos: u32) -> Self {
-        Millis(secs * 1000 + ((nanos as i64 + 500_000) / 1_000_000))
+        Millis(
+            secs.saturating_mul(1000)
+                .saturating_add((i64::from(nanos) + 500_000) / 1_000_000),
+        )
     }
 
     /// Converts to a `SystemTime`; times before the epoch clamp to the epoch.
@@ -40,7 +44,7 @@ impl Millis {
 
     /// Seconds between `self` and a later time (0 when `later` is earlier).
     pub fn secs_until(self, later: Millis) -> f64 {
-        (later.0 - self.0).max(0) as f64 / 1000.0
+        later.0.saturating_sub(self.0).max(0) as f64 / 1000.0
     }
 }
 
@@ -185,6 +189,21 @@ impl<'de> Deserialize<'de> for HistoryEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_times_saturate_instead_of_overflowing() {
+        assert_eq!(
+            Millis::from_secs_nanos(i64::MAX, 999_999_999),
+            Millis(i64::MAX)
+        );
+        assert_eq!(Millis::from_secs_nanos(i64::MIN, 0), Millis(i64::MIN));
+        assert_eq!(Millis::from_secs_nanos(2, 500_000), Millis(2001));
+        assert_eq!(
+            Millis(i64::MIN).secs_until(Millis(i64::MAX)),
+            i64::MAX as f64 / 1000.0
+        );
+        assert_eq!(Millis(i64::MAX).secs_until(Millis(i64::MIN)), 0.0);
+    }
 
     #[test]
     fn moto_float_timestamps_round_to_millis() {

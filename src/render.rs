@@ -1,6 +1,11 @@
 //! Runs as trees in the terminal: the view a person gets without any backend.
+//!
+//! Every text that comes from AWS (names, ids, error types and messages) goes through
+//! [`crate::sanitize::escape`], so it can neither drive the terminal nor start a line: the
+//! tree has exactly one line per run header, run id, run error and step.
 
 use crate::model::{PipelineRun, RunResult, RunStatus, TaskRun};
+use crate::sanitize::escape;
 use std::fmt::Write;
 
 fn mark(r: Option<RunResult>) -> &'static str {
@@ -27,22 +32,39 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
+/// `s` on one line: whitespace runs (newlines, tabs, U+2028 … included) become one space, the
+/// rest is cut to `max` characters and escaped.
 fn one_line(s: &str, max: usize) -> String {
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
+    let cut = if flat.chars().count() <= max {
         flat
     } else {
         format!("{}…", flat.chars().take(max).collect::<String>())
-    }
+    };
+    escape(&cut).into_owned()
 }
 
 fn error_text(e: &crate::model::RunError, max: usize) -> String {
     if e.message.trim().is_empty() {
-        e.error_type.clone()
+        escape(&e.error_type).into_owned()
     } else if e.message.starts_with(&e.error_type) {
         one_line(&e.message, max)
     } else {
-        format!("{}: {}", e.error_type, one_line(&e.message, max))
+        format!("{}: {}", escape(&e.error_type), one_line(&e.message, max))
+    }
+}
+
+/// `2026-11-22T02:00:00Z`; milliseconds since the epoch past the year 9999, which RFC 3339
+/// cannot write (humantime then fails the whole line).
+fn rfc3339(t: crate::records::Millis) -> String {
+    let mut s = String::new();
+    match write!(
+        s,
+        "{}",
+        humantime::format_rfc3339_seconds(t.to_system_time())
+    ) {
+        Ok(()) => s,
+        Err(_) => format!("{}ms after the epoch", t.0),
     }
 }
 
@@ -53,30 +75,30 @@ pub fn render_run(run: &PipelineRun) -> String {
         RunStatus::Ended(r) => (r.as_str().to_string(), human_duration(run.duration_secs())),
         RunStatus::InFlight(p) => (format!("in flight ({})", p.as_str()), "-".to_string()),
     };
-    let started = humantime::format_rfc3339_seconds(run.start.to_system_time());
+    let started = rfc3339(run.start);
     let _ = writeln!(
         out,
         "{} RUN {}  {}  {}  started {}  [{} {}/{}]",
         mark(run.result()),
-        run.pipeline.name,
+        escape(&run.pipeline.name),
         result,
         duration,
         started,
         run.pipeline.kind,
-        run.pipeline.account,
-        run.pipeline.region
+        escape(&run.pipeline.account),
+        escape(&run.pipeline.region)
     );
     let attempt = if run.attempt > 0 {
         format!(" (attempt {})", run.attempt)
     } else {
         String::new()
     };
-    let _ = writeln!(out, "  run id: {}{attempt}", run.run_id);
+    let _ = writeln!(out, "  run id: {}{attempt}", escape(&run.run_id));
     if let Some(e) = &run.error {
         let _ = writeln!(
             out,
             "  error: {}: {}",
-            e.error_type,
+            escape(&e.error_type),
             one_line(&e.message, 160)
         );
     }
@@ -98,8 +120,8 @@ fn render_task(t: &TaskRun, prefix: &str, last: bool, out: &mut String) {
         out,
         "{prefix}{branch}{} {}  {}  {}  {}{err}",
         mark(Some(t.result)),
-        t.name,
-        t.kind,
+        escape(&t.name),
+        escape(&t.kind),
         t.result.as_str(),
         human_duration(t.duration_secs()),
     );
@@ -113,6 +135,92 @@ fn render_task(t: &TaskRun, prefix: &str, last: bool, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{PipelineRef, RunError};
+    use crate::records::Millis;
+
+    fn task(name: &str, error: Option<RunError>, children: Vec<TaskRun>) -> TaskRun {
+        TaskRun {
+            name: name.to_string(),
+            run_id: "1".into(),
+            kind: "Task\x1b[8m".into(),
+            start: Millis(1_700_000_000_000),
+            end: Millis(1_700_000_001_000),
+            result: RunResult::Failure,
+            error,
+            attributes: Vec::new(),
+            children,
+        }
+    }
+
+    #[test]
+    fn hostile_aws_text_cannot_drive_the_terminal_or_start_a_line() {
+        let err = || RunError {
+            error_type: "Err\x1b]0;pwned\x07\n".into(),
+            message: "boom\x1b[2J\nline2\r\u{2028}\u{202E}gnp.exe\x00\u{9b}31m".into(),
+        };
+        let evil = "job\x1b[2J\x1b]0;pwned\x07\nFAKE LINE\u{202E}";
+        let run = PipelineRun {
+            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", evil),
+            run_id: "jr_1\n✓ RUN forged".into(),
+            attempt: 0,
+            previous_run_id: None,
+            aws_state: "FAILED".into(),
+            status: RunStatus::Ended(RunResult::Failure),
+            start: Millis(1_700_000_000_000),
+            end: Some(Millis(1_700_000_002_000)),
+            error: Some(err()),
+            dpu_seconds: None,
+            url: None,
+            sla_secs: None,
+            attributes: Vec::new(),
+            tasks: vec![
+                task(
+                    evil,
+                    Some(err()),
+                    vec![task("child\r\n", Some(err()), vec![])],
+                ),
+                task("plain", None, vec![]),
+            ],
+        };
+        let out = render_run(&run);
+        let bad: Vec<char> = out
+            .chars()
+            .filter(|&c| c != '\n' && crate::sanitize::is_unsafe(c))
+            .collect();
+        assert!(bad.is_empty(), "unsafe characters {bad:?} in {out}");
+        // header, run id, error, then one line per step (3)
+        assert_eq!(out.lines().count(), 3 + 3, "{out}");
+        assert!(out.contains("job\\u{1b}[2J"), "{out}");
+        assert!(out.contains("jr_1\\u{a}✓ RUN forged"), "{out}");
+    }
+
+    #[test]
+    fn times_past_year_9999_still_render_one_line_each() {
+        let mut run = PipelineRun {
+            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", "far"),
+            run_id: "jr_far".into(),
+            attempt: 0,
+            previous_run_id: None,
+            aws_state: "SUCCEEDED".into(),
+            status: RunStatus::Ended(RunResult::Success),
+            start: Millis(300_000_000_000_000),
+            end: Some(Millis(i64::MAX)),
+            error: None,
+            dpu_seconds: None,
+            url: None,
+            sla_secs: None,
+            attributes: Vec::new(),
+            tasks: Vec::new(),
+        };
+        let out = render_run(&run);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(
+            out.contains("started 300000000000000ms after the epoch"),
+            "{out}"
+        );
+        run.start = Millis(i64::MIN);
+        assert_eq!(render_run(&run).lines().count(), 2);
+    }
 
     #[test]
     fn durations() {

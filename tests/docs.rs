@@ -44,3 +44,25 @@ fn example_config_parses() {
     assert!(!cfg.glue.filter().unwrap().matches("orders-scratch"));
     assert!(cfg.glue.filter().unwrap().matches("orders-etl"));
 }
+
+#[test]
+fn ids_doc_shows_what_trace_id_prints() {
+    use pipeline_otel_bridge::{app, model::PipelineKind};
+    let doc = read("docs/ids.md");
+    let printed = app::trace_id(
+        PipelineKind::GlueJob,
+        "123456789012",
+        "us-east-1",
+        "orders-etl",
+        "jr_abc",
+        0,
+    );
+    let shown: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("pipeline-otel-bridge trace-id"))
+        .skip(2)
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| &l[2..])
+        .collect();
+    assert_eq!(shown, printed.lines().collect::<Vec<_>>());
+}
