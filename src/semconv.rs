@@ -55,6 +55,8 @@ pub const AWS_GLUE_TIMEOUT_MINUTES: &str = "aws.glue.timeout_minutes";
 pub const BRIDGE_PIPELINE_KIND: &str = "pipeline_bridge.pipeline.kind";
 pub const BRIDGE_SLA: &str = "pipeline_bridge.sla";
 pub const BRIDGE_SLA_BREACHED: &str = "pipeline_bridge.sla.breached";
+/// On a root span: spans of the run left out by the per-run cap (`convert::spans`).
+pub const BRIDGE_SPANS_DROPPED: &str = "pipeline_bridge.spans.dropped";
 pub const TEAM: &str = "team";
 pub const PROJECT: &str = "project";
 pub const BRIDGE_TASK_TYPE: &str = "pipeline_bridge.task.type";

@@ -75,9 +75,9 @@ pub fn to_run(
         RunStatus::Ended(_) => Some(
             run.completed_on
                 .or(run.last_modified_on)
-                .unwrap_or(Millis(
-                    start.0 + i64::from(run.execution_time.unwrap_or(0)) * 1000,
-                ))
+                .unwrap_or(Millis(start.0.saturating_add(
+                    i64::from(run.execution_time.unwrap_or(0)).saturating_mul(1000),
+                )))
                 .max(start),
         ),
     };

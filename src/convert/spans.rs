@@ -32,9 +32,22 @@ pub fn run_key(run: &PipelineRun) -> RunKey {
     )
 }
 
-/// Converts a finished run to its spans: the root first, then tasks depth first.
-/// Returns no spans for a run still in flight (a run is exported once, when it ends).
+/// The most spans one run produces: its root and the first `MAX_SPANS_PER_RUN - 1` steps in
+/// tree order. The rest are counted in the root's `pipeline_bridge.spans.dropped`, so a run of
+/// 100,000 steps still arrives (about 3 MB at most, under the default request limit).
+pub const MAX_SPANS_PER_RUN: usize = 10_000;
+
+/// Converts a finished run to its spans: the root first, then tasks depth first, at most
+/// [`MAX_SPANS_PER_RUN`]. Returns no spans for a run still in flight (a run is exported once,
+/// when it ends).
 pub fn to_spans(run: &PipelineRun) -> Vec<SpanData> {
+    to_spans_capped(run, MAX_SPANS_PER_RUN)
+}
+
+/// [`to_spans`] with at most `max_spans` spans (at least the root): steps past the cap are
+/// left out — a prefix in tree order, so every kept span's parent is kept — and counted on the
+/// root ([`sc::BRIDGE_SPANS_DROPPED`]).
+pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
     let (Some(result), Some(end)) = (run.result(), run.end) else {
         return Vec::new();
     };
@@ -102,7 +115,7 @@ pub fn to_spans(run: &PipelineRun) -> Vec<SpanData> {
     }
     let mut span_links = SpanLinks::default();
     span_links.links = links;
-    let mut spans = vec![SpanData {
+    let spans = vec![SpanData {
         span_context: ctx(root_id),
         parent_span_id: SpanId::INVALID,
         parent_span_is_remote: false,
@@ -117,57 +130,116 @@ pub fn to_spans(run: &PipelineRun) -> Vec<SpanData> {
         status,
         instrumentation_scope: scope.clone(),
     }];
+    let mut b = Builder {
+        key: &key,
+        scope: &scope,
+        max: max_spans.max(1),
+        out: spans,
+        dropped: 0,
+    };
     for task in &run.tasks {
-        push_task(&key, root_id, task, &scope, &mut spans);
+        b.push_task(root_id, task);
     }
+    let (mut spans, dropped) = (b.out, b.dropped);
+    add_dropped(&mut spans, dropped);
     spans
 }
 
-fn push_task(
-    key: &RunKey,
-    parent: SpanId,
-    task: &TaskRun,
-    scope: &InstrumentationScope,
-    out: &mut Vec<SpanData>,
-) {
-    let span_id = key.task_span_id(&task.run_id);
-    let mut attributes = vec![
-        KeyValue::new(sc::CICD_PIPELINE_TASK_NAME, task.name.clone()),
-        KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_ID, task.run_id.clone()),
-        KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_RESULT, task.result.as_str()),
-    ];
-    attributes.extend(task.attributes.iter().map(to_kv));
-    if let Some(err) = &task.error {
-        attributes.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));
-        if !err.message.is_empty() {
-            attributes.push(KeyValue::new(sc::ERROR_MESSAGE, err.message.clone()));
+/// Drops the spans past the first `keep` (at least the root) of one run's spans, as returned
+/// by [`to_spans`], adding their number to the root's [`sc::BRIDGE_SPANS_DROPPED`]. Returns
+/// how many were dropped.
+pub fn truncate(spans: &mut Vec<SpanData>, keep: usize) -> usize {
+    let keep = keep.max(1);
+    let n = spans.len().saturating_sub(keep);
+    spans.truncate(keep);
+    add_dropped(spans, n);
+    n
+}
+
+/// Adds `n` to the dropped-span count on the root (the first span).
+fn add_dropped(spans: &mut [SpanData], n: usize) {
+    let Some(root) = spans.first_mut().filter(|_| n > 0) else {
+        return;
+    };
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let attrs = &mut root.attributes;
+    match attrs
+        .iter_mut()
+        .find(|kv| kv.key.as_str() == sc::BRIDGE_SPANS_DROPPED)
+    {
+        Some(kv) => {
+            let before = match kv.value {
+                Value::I64(v) => v,
+                _ => 0,
+            };
+            kv.value = Value::I64(before.saturating_add(n));
+        }
+        None => attrs.push(KeyValue::new(sc::BRIDGE_SPANS_DROPPED, n)),
+    }
+}
+
+/// The task spans of one run, up to `max` spans in all.
+struct Builder<'a> {
+    key: &'a RunKey,
+    scope: &'a InstrumentationScope,
+    max: usize,
+    out: Vec<SpanData>,
+    dropped: usize,
+}
+
+impl Builder<'_> {
+    fn push_task(&mut self, parent: SpanId, task: &TaskRun) {
+        if self.out.len() >= self.max {
+            self.dropped = self.dropped.saturating_add(count(task));
+            return;
+        }
+        let (key, scope) = (self.key, self.scope);
+        let span_id = key.task_span_id(&task.run_id);
+        let mut attributes = vec![
+            KeyValue::new(sc::CICD_PIPELINE_TASK_NAME, task.name.clone()),
+            KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_ID, task.run_id.clone()),
+            KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_RESULT, task.result.as_str()),
+        ];
+        attributes.extend(task.attributes.iter().map(to_kv));
+        if let Some(err) = &task.error {
+            attributes.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));
+            if !err.message.is_empty() {
+                attributes.push(KeyValue::new(sc::ERROR_MESSAGE, err.message.clone()));
+            }
+        }
+        let (status, events) = error_parts(task.result, task.error.as_ref(), task.end);
+        self.out.push(SpanData {
+            span_context: SpanContext::new(
+                key.trace_id(),
+                span_id,
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: parent,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Owned(task.name.clone()),
+            start_time: task.start.to_system_time(),
+            end_time: task.end.max(task.start).to_system_time(),
+            attributes,
+            dropped_attributes_count: 0,
+            events,
+            links: SpanLinks::default(),
+            status,
+            instrumentation_scope: scope.clone(),
+        });
+        for c in &task.children {
+            self.push_task(span_id, c);
         }
     }
-    let (status, events) = error_parts(task.result, task.error.as_ref(), task.end);
-    out.push(SpanData {
-        span_context: SpanContext::new(
-            key.trace_id(),
-            span_id,
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::default(),
-        ),
-        parent_span_id: parent,
-        parent_span_is_remote: false,
-        span_kind: SpanKind::Internal,
-        name: Cow::Owned(task.name.clone()),
-        start_time: task.start.to_system_time(),
-        end_time: task.end.max(task.start).to_system_time(),
-        attributes,
-        dropped_attributes_count: 0,
-        events,
-        links: SpanLinks::default(),
-        status,
-        instrumentation_scope: scope.clone(),
-    });
-    for c in &task.children {
-        push_task(key, span_id, c, scope, out);
-    }
+}
+
+/// A task and all its descendants.
+fn count(task: &TaskRun) -> usize {
+    task.children
+        .iter()
+        .fold(1usize, |n, c| n.saturating_add(count(c)))
 }
 
 /// Status and the `exception` event of a span.
@@ -210,4 +282,128 @@ fn to_kv(a: &Attr) -> KeyValue {
         AttrValue::F64(f) => Value::F64(*f),
     };
     KeyValue::new(a.key, v)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{PipelineRef, RunStatus};
+    use crate::records::Millis;
+    use std::collections::HashSet;
+
+    fn task(name: String, start: i64, children: Vec<TaskRun>) -> TaskRun {
+        TaskRun {
+            run_id: name.clone(),
+            name,
+            kind: "Task".into(),
+            start: Millis(start),
+            end: Millis(start + 1_000),
+            result: RunResult::Success,
+            error: None,
+            attributes: Vec::new(),
+            children,
+        }
+    }
+
+    /// A run of 1 + 2 × `iterations` tasks: a Map whose iterations each hold one task.
+    pub(crate) fn huge_run(iterations: usize) -> PipelineRun {
+        let t0 = 1_700_000_000_000;
+        let its = (0..iterations)
+            .map(|i| {
+                let s = t0 + i as i64;
+                task(
+                    format!("Items[{i}]"),
+                    s,
+                    vec![task(format!("Load#{i}"), s, vec![])],
+                )
+            })
+            .collect();
+        PipelineRun {
+            pipeline: PipelineRef::state_machine("1", "us-east-1", "big", "arn:sm:big"),
+            run_id: "arn:exec:big:1".into(),
+            attempt: 0,
+            previous_run_id: None,
+            aws_state: "SUCCEEDED".into(),
+            status: RunStatus::Ended(RunResult::Success),
+            start: Millis(t0),
+            end: Some(Millis(t0 + 3_600_000)),
+            error: None,
+            dpu_seconds: None,
+            url: None,
+            sla_secs: None,
+            attributes: Vec::new(),
+            tasks: vec![task("Items".into(), t0, its)],
+        }
+    }
+
+    pub(crate) fn dropped(root: &SpanData) -> Option<i64> {
+        root.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == sc::BRIDGE_SPANS_DROPPED)
+            .map(|kv| match kv.value {
+                Value::I64(v) => v,
+                _ => -1,
+            })
+    }
+
+    fn check_tree(spans: &[SpanData]) {
+        let ids: HashSet<_> = spans.iter().map(|s| s.span_context.span_id()).collect();
+        assert_eq!(ids.len(), spans.len());
+        assert_eq!(spans[0].parent_span_id, SpanId::INVALID);
+        for s in spans {
+            assert!(s.end_time >= s.start_time, "{}", s.name);
+        }
+        for s in &spans[1..] {
+            assert!(
+                ids.contains(&s.parent_span_id),
+                "{} lost its parent",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_of_100_000_tasks_is_capped_with_parents_kept_and_the_rest_counted() {
+        let run = huge_run(50_000); // 100,001 tasks
+        let spans = to_spans(&run);
+        assert_eq!(spans.len(), MAX_SPANS_PER_RUN);
+        check_tree(&spans);
+        let total = 1 + 100_001;
+        assert_eq!(dropped(&spans[0]), Some((total - MAX_SPANS_PER_RUN) as i64));
+        // The kept steps are the first ones in tree order: the Map, then iterations with
+        // their task.
+        assert_eq!(spans[1].name, "Items");
+        assert_eq!(spans[2].name, "Items[0]");
+        assert_eq!(spans[3].name, "Load#0");
+    }
+
+    #[test]
+    fn a_run_under_the_cap_has_no_dropped_count() {
+        let run = huge_run(10);
+        let spans = to_spans(&run);
+        assert_eq!(spans.len(), 22);
+        assert_eq!(dropped(&spans[0]), None);
+        // The cap at exactly the span count drops nothing.
+        assert_eq!(dropped(&to_spans_capped(&run, 22)[0]), None);
+        assert_eq!(dropped(&to_spans_capped(&run, 21)[0]), Some(1));
+    }
+
+    #[test]
+    fn truncating_keeps_a_prefix_and_adds_to_the_count() {
+        let run = huge_run(100);
+        let mut spans = to_spans_capped(&run, 150); // 201 + 1 spans, 52 dropped
+        assert_eq!(dropped(&spans[0]), Some(52));
+        assert_eq!(truncate(&mut spans, 100), 50);
+        assert_eq!(spans.len(), 100);
+        assert_eq!(dropped(&spans[0]), Some(102));
+        check_tree(&spans);
+        // Never below the root, never on nothing.
+        assert_eq!(truncate(&mut spans, 0), 99);
+        assert_eq!(spans.len(), 1);
+        assert_eq!(dropped(&spans[0]), Some(201));
+        let mut none = Vec::new();
+        assert_eq!(truncate(&mut none, 0), 0);
+        // A cap of 0 still yields the root.
+        assert_eq!(to_spans_capped(&run, 0).len(), 1);
+    }
 }
