@@ -2,7 +2,7 @@
 # The demo: a local AWS emulator (moto) with sample Glue jobs and Step Functions state
 # machines (some failing), the bridge polling it, and every run shown as a tree.
 # Traces and metrics also go over OTLP to whatever collector listens on
-# OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4317); with --with-collector the demo starts
+# OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4317); with --with-collector the demo starts
 # one (rotel) and prints what it received.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,16 +50,25 @@ echo "== pipeline-otel-bridge check"
 "$BRIDGE" check
 echo
 echo "== pipeline-otel-bridge run --once --print   (one poll cycle: every finished run, as a tree)"
+exported=1
 if ! "$BRIDGE" run --once --print --state "$tmp/state"; then
+  exported=0
   echo
   echo "(No OTLP collector acknowledged at ${OTEL_EXPORTER_OTLP_ENDPOINT:-http://localhost:4317}: the runs stay"
-  echo " pending in the checkpoint and would be sent on the next cycle. Start a collector there, or"
-  echo " run 'scripts/demo.sh --with-collector'.)"
+  echo " pending in the checkpoint and are sent by the first cycle that reaches one. Start a collector"
+  echo " there, or run 'scripts/demo.sh --with-collector'.)"
+  echo
+  echo "== pipeline-otel-bridge runs --since 24h   (the same runs as trees, read straight from AWS; exports nothing)"
+  "$BRIDGE" runs --since 24h
 fi
 
 running="$("$VENV/bin/python" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(next(r["JobRunId"] for j in s["glue"] for r in j["Runs"] if r["JobRunState"]=="RUNNING"))' "$tmp/seed.json")"
 echo
-echo "== the running Glue run (clickstream-hourly $running) now fails; the next cycle exports only it"
+if [ "$exported" = 1 ]; then
+  echo "== the running Glue run (clickstream-hourly $running) now fails; the next cycle exports only it"
+else
+  echo "== the running Glue run (clickstream-hourly $running) now fails; the next cycle tries it and the pending runs again"
+fi
 "$VENV/bin/python" - "$AWS_ENDPOINT_URL" "$running" <<'PY'
 import json, sys, time, urllib.request
 body = {"JobName": "clickstream-hourly", "RunId": sys.argv[2], "fields": {

@@ -16,16 +16,16 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Time between the starts of two poll cycles.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "duration::required")]
     pub poll_interval: Duration,
     /// How far back the first cycle looks for runs when a pipeline has no checkpoint yet.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "duration::required")]
     pub lookback: Duration,
     /// How far behind its watermark each cycle looks again, for runs AWS lists late.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "duration::required")]
     pub rescan_window: Duration,
     /// How often the lists of jobs and state machines are refreshed.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "duration::required")]
     pub discovery_interval: Duration,
     /// Pipelines polled at the same time, per source and region.
     pub concurrency: usize,
@@ -51,10 +51,10 @@ pub struct PipelineSettings {
     #[serde(default)]
     pub kind: Option<String>,
     /// Longest acceptable run duration; a longer run is flagged on its trace and alerted on.
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "duration::optional")]
     pub sla: Option<Duration>,
     /// Longest acceptable time between two successful runs (freshness).
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "duration::optional")]
     pub max_success_interval: Option<Duration>,
     /// Owning team, for alert routing and dashboards.
     #[serde(default)]
@@ -73,24 +73,61 @@ pub struct Expectations {
     pub project: Option<String>,
 }
 
-/// Compiled `[[pipelines]]` entries.
+/// Compiled `[[pipelines]]` entries: one [`GlobSet`] over every pattern, so a lookup is one
+/// set match whatever the number of entries, then a walk over the matching entries only.
 #[derive(Debug, Clone, Default)]
 pub struct ExpectationRules {
-    rules: Vec<(globset::GlobMatcher, Option<String>, PipelineSettings)>,
+    /// Pattern `i` of the set is the pattern of `rules[i]`.
+    set: GlobSet,
+    rules: Vec<PipelineSettings>,
 }
 
 impl ExpectationRules {
+    /// Compiles the entries; the error names the entry whose pattern is bad, or says the set
+    /// is too large to compile.
+    fn compile(pipelines: &[PipelineSettings]) -> Result<Self, (Option<usize>, String)> {
+        let mut b = GlobSetBuilder::new();
+        for (i, p) in pipelines.iter().enumerate() {
+            let g = Glob::new(&p.pattern)
+                .map_err(|e| (Some(i), format!("bad pattern `{}`: {e}", p.pattern)))?;
+            b.add(g);
+        }
+        let set = b.build().map_err(|e| {
+            (
+                None,
+                format!("the patterns cannot be compiled together: {e}"),
+            )
+        })?;
+        Ok(ExpectationRules {
+            set,
+            rules: pipelines.to_vec(),
+        })
+    }
+
     /// Settings for a pipeline, each taken from the first matching entry that sets it.
     pub fn for_pipeline(&self, kind: &str, name: &str) -> Expectations {
         let mut e = Expectations::default();
-        for (glob, k, s) in &self.rules {
-            if !glob.is_match(name) || k.as_deref().is_some_and(|k| k != kind) {
+        // `matches` lists the matching entries in ascending order: first match first.
+        for s in self
+            .set
+            .matches(name)
+            .into_iter()
+            .filter_map(|i| self.rules.get(i))
+        {
+            if s.kind.as_deref().is_some_and(|k| k != kind) {
                 continue;
             }
             e.sla = e.sla.or(s.sla);
             e.max_success_interval = e.max_success_interval.or(s.max_success_interval);
             e.team = e.team.take().or_else(|| s.team.clone());
             e.project = e.project.take().or_else(|| s.project.clone());
+            if e.sla.is_some()
+                && e.max_success_interval.is_some()
+                && e.team.is_some()
+                && e.project.is_some()
+            {
+                break;
+            }
         }
         e
     }
@@ -125,6 +162,49 @@ pub struct AwsConfig {
     pub regions: Vec<String>,
     /// Named profile from `~/.aws/config`; `AWS_PROFILE` does the same.
     pub profile: Option<String>,
+    /// Longest wait to open a connection to an AWS endpoint (default 5s).
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub connect_timeout: Option<Duration>,
+    /// Longest one request attempt may take, from sending to the whole answer (default 20s).
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub read_timeout: Option<Duration>,
+    /// Longest one API call may take, retries and their back-off included (default 60s); past
+    /// it the pipeline waits for the next cycle and the others go on.
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub operation_timeout: Option<Duration>,
+}
+
+/// AWS call timeouts when the config sets none.
+pub const DEFAULT_AWS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_AWS_READ_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEFAULT_AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl AwsConfig {
+    /// `(connect, read/attempt, operation)` timeouts, defaults filled in.
+    pub fn timeouts(&self) -> (Duration, Duration, Duration) {
+        (
+            self.connect_timeout.unwrap_or(DEFAULT_AWS_CONNECT_TIMEOUT),
+            self.read_timeout.unwrap_or(DEFAULT_AWS_READ_TIMEOUT),
+            self.operation_timeout
+                .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT),
+        )
+    }
+
+    /// Each timeout must be more than 0 and at most 10 minutes.
+    fn validate_timeouts(&self) -> Result<(), (&'static str, String)> {
+        for (key, d) in [
+            ("aws.connect_timeout", self.connect_timeout),
+            ("aws.read_timeout", self.read_timeout),
+            ("aws.operation_timeout", self.operation_timeout),
+        ] {
+            if let Some(d) = d {
+                if d.is_zero() || d > Duration::from_secs(600) {
+                    return Err((key, "must be more than 0s and at most 10m".to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which pipelines of one kind to watch.
@@ -169,7 +249,7 @@ pub struct Filters {
 }
 
 /// OTLP export settings. Unset fields fall back to the standard `OTEL_EXPORTER_OTLP_*`
-/// variables, then to the OpenTelemetry defaults (gRPC on `localhost:4317`).
+/// variables, then to the OpenTelemetry defaults (gRPC on `http://localhost:4317`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpConfig {
@@ -183,11 +263,15 @@ pub struct OtlpConfig {
     /// `gzip` or `none`.
     pub compression: Option<Compression>,
     /// Time the collector has to acknowledge one export.
-    #[serde(with = "humantime_serde::option")]
+    #[serde(default, deserialize_with = "duration::optional")]
     pub timeout: Option<Duration>,
     /// PEM file of the CA that signed the collector's certificate (for `https://` endpoints
     /// with a private CA); `OTEL_EXPORTER_OTLP_CERTIFICATE` does the same.
     pub certificate: Option<PathBuf>,
+    /// Largest trace request, in bytes (uncompressed protobuf): a pipeline's finished runs are
+    /// sent in batches of whole runs under it. Default 3 MiB (`export::batch`), under the
+    /// 4 MiB gRPC receivers accept by default; 64 KiB to 64 MiB.
+    pub max_request_bytes: Option<usize>,
 }
 
 /// OTLP transport.
@@ -241,21 +325,112 @@ impl fmt::Display for Secret {
 }
 
 /// A configuration error, naming the file and, where known, the line and key.
+///
+/// Messages never quote the config text: a value under `otlp.headers` may be a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The cause is the `source`, shown by `{:#}` / error chains, not repeated here.
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("config file {path}: key `{key}`: {message}")]
+    #[error("config file {path}, line {line}, column {column}{}: {message}", key_part(.key))]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        /// Dotted path of the key the error is in, when known (`otlp.headers.authorization`).
+        key: Option<String>,
+        message: String,
+    },
+    #[error("config file {path}{}: key `{key}`: {message}", line_part(.line))]
     Invalid {
         path: PathBuf,
+        /// Line of the key, when the config came from text.
+        line: Option<usize>,
         key: String,
         message: String,
     },
+}
+
+fn key_part(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!(": key `{k}`"))
+        .unwrap_or_default()
+}
+
+fn line_part(line: &Option<usize>) -> String {
+    line.map(|l| format!(", line {l}")).unwrap_or_default()
+}
+
+/// Largest accepted value of each duration key (larger ones are mistakes, and would overflow
+/// time arithmetic).
+pub mod limits {
+    use std::time::Duration;
+
+    const DAY: u64 = 24 * 3600;
+    /// `poll_interval`: 1 day.
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(DAY);
+    /// `lookback`: 365 days (AWS keeps no older runs).
+    pub const LOOKBACK: Duration = Duration::from_secs(365 * DAY);
+    /// `rescan_window`: 30 days.
+    pub const RESCAN_WINDOW: Duration = Duration::from_secs(30 * DAY);
+    /// `discovery_interval`: 1 day.
+    pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(DAY);
+    /// `otlp.timeout`: 10 minutes.
+    pub const OTLP_TIMEOUT: Duration = Duration::from_secs(600);
+    /// `pipelines[].sla` and `pipelines[].max_success_interval`: 366 days.
+    pub const PIPELINE: Duration = Duration::from_secs(366 * DAY);
+    /// `runs --since`: 365 days.
+    pub const SINCE: Duration = LOOKBACK;
+}
+
+/// A limit for messages: `30 days`, `1 day`, `10m`.
+fn show_limit(d: Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    match d.as_secs() {
+        s if s == DAY => "1 day".to_string(),
+        s if s % DAY == 0 => format!("{} days", s / DAY),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// How a duration is written, for error messages.
+pub const DURATION_FORMAT: &str = r#"expected a duration like "90s", "15m", "2h", "7days""#;
+
+/// Parses a duration such as `90s`, `15m` or `7days` that must not exceed `max`; the error
+/// says why and shows the format. For command-line values.
+pub fn parse_duration_at_most(s: &str, max: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("{e}; {DURATION_FORMAT}"))?;
+    if d > max {
+        return Err(format!("must be at most {}", show_limit(max)));
+    }
+    Ok(d)
+}
+
+/// Serde helpers for duration keys: humantime syntax, errors that show the format.
+mod duration {
+    use serde::{de::Error, Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let fail = |e: &dyn std::fmt::Display| {
+            D::Error::custom(format!(
+                "{}; {}",
+                e.to_string().trim_end(),
+                super::DURATION_FORMAT
+            ))
+        };
+        let s = String::deserialize(d).map_err(|e| fail(&e))?;
+        humantime::parse_duration(&s).map_err(|e| fail(&e))
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        required(d).map(Some)
+    }
 }
 
 impl Config {
@@ -270,12 +445,21 @@ impl Config {
 
     /// Parses and validates config text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            // toml's message says "TOML parse error at line L, column C" and quotes the line.
-            message: e.to_string().trim_end().to_string(),
+        let cfg: Config = toml::from_str(text).map_err(|e| locate::parse_error(text, path, &e))?;
+        cfg.validate(path).map_err(|e| match e {
+            ConfigError::Invalid {
+                path,
+                line: None,
+                key,
+                message,
+            } => ConfigError::Invalid {
+                line: locate::key_line(text, &key),
+                path,
+                key,
+                message,
+            },
+            other => other,
         })?;
-        cfg.validate(path)?;
         Ok(cfg)
     }
 
@@ -283,18 +467,63 @@ impl Config {
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
+            line: None,
             key: key.to_string(),
             message,
+        };
+        let at_most = |key: &str, d: Option<Duration>, max: Duration, why: &str| match d {
+            Some(d) if d > max => Err(invalid(
+                key,
+                format!("must be at most {}{why}", show_limit(max)),
+            )),
+            _ => Ok(()),
         };
         if self.poll_interval < Duration::from_secs(1) {
             return Err(invalid("poll_interval", "must be at least 1s".into()));
         }
-        if self.lookback > Duration::from_secs(365 * 24 * 3600) {
-            return Err(invalid(
-                "lookback",
-                "must be at most 365 days (AWS keeps no older runs)".into(),
-            ));
+        at_most(
+            "poll_interval",
+            Some(self.poll_interval),
+            limits::POLL_INTERVAL,
+            "",
+        )?;
+        at_most(
+            "lookback",
+            Some(self.lookback),
+            limits::LOOKBACK,
+            " (AWS keeps no older runs)",
+        )?;
+        at_most(
+            "rescan_window",
+            Some(self.rescan_window),
+            limits::RESCAN_WINDOW,
+            "",
+        )?;
+        at_most(
+            "discovery_interval",
+            Some(self.discovery_interval),
+            limits::DISCOVERY_INTERVAL,
+            "",
+        )?;
+        at_most("otlp.timeout", self.otlp.timeout, limits::OTLP_TIMEOUT, "")?;
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.aws.regions {
+            if r.trim().is_empty() {
+                return Err(invalid("aws.regions", "a region is empty".into()));
+            }
+            if !seen.insert(r.trim()) {
+                return Err(invalid(
+                    "aws.regions",
+                    format!(
+                        "`{}` is listed twice (each run would be exported twice)",
+                        crate::sanitize::escape(r)
+                    ),
+                ));
+            }
         }
+        self.aws
+            .validate_timeouts()
+            .map_err(|(key, msg)| invalid(key, msg))?;
         if self.concurrency == 0 || self.concurrency > 64 {
             return Err(invalid("concurrency", "must be between 1 and 64".into()));
         }
@@ -305,10 +534,12 @@ impl Config {
             src.filter()
                 .map_err(|(key, msg)| invalid(&format!("{name}.{key}"), msg))?;
         }
+        ExpectationRules::compile(&self.pipelines).map_err(|(i, msg)| match i {
+            Some(i) => invalid(&format!("pipelines[{i}].match"), msg),
+            None => invalid("pipelines", msg),
+        })?;
         for (i, p) in self.pipelines.iter().enumerate() {
             let key = |k: &str| format!("pipelines[{i}].{k}");
-            Glob::new(&p.pattern)
-                .map_err(|e| invalid(&key("match"), format!("bad pattern `{}`: {e}", p.pattern)))?;
             if let Some(k) = &p.kind {
                 if k != "glue-job" && k != "sfn" {
                     return Err(invalid(
@@ -324,13 +555,26 @@ impl Config {
                 if d.is_some_and(|d| d.is_zero()) {
                     return Err(invalid(&key(name), "must be more than 0s".into()));
                 }
+                at_most(&key(name), d, limits::PIPELINE, "")?;
             }
         }
         if let Some(ep) = &self.otlp.endpoint {
-            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                return Err(invalid(
+            // The same rule as for OTEL_EXPORTER_OTLP_*ENDPOINT; the message hides a password.
+            crate::export::settings::check_endpoint(ep.trim()).map_err(|why| {
+                invalid(
                     "otlp.endpoint",
-                    format!("`{ep}` must start with http:// or https://"),
+                    format!("`{}` {why}", crate::export::redact_url(ep)),
+                )
+            })?;
+        }
+        if self.otlp.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(invalid("otlp.timeout", "must be more than 0s".into()));
+        }
+        if let Some(n) = self.otlp.max_request_bytes {
+            if !(64 << 10..=64 << 20).contains(&n) {
+                return Err(invalid(
+                    "otlp.max_request_bytes",
+                    format!("{n} is not between 65536 (64 KiB) and 67108864 (64 MiB)"),
                 ));
             }
         }
@@ -339,18 +583,10 @@ impl Config {
 }
 
 impl Config {
-    /// Compiles the `[[pipelines]]` patterns (validated on load).
+    /// Compiles the `[[pipelines]]` patterns (validated on load; a config that was not gets no
+    /// expectations if they do not compile).
     pub fn expectations(&self) -> ExpectationRules {
-        ExpectationRules {
-            rules: self
-                .pipelines
-                .iter()
-                .filter_map(|p| {
-                    let g = Glob::new(&p.pattern).ok()?.compile_matcher();
-                    Some((g, p.kind.clone(), p.clone()))
-                })
-                .collect(),
-        }
+        ExpectationRules::compile(&self.pipelines).unwrap_or_default()
     }
 
     /// Compiles the include/exclude patterns of both sources.
@@ -358,6 +594,7 @@ impl Config {
         let compile = |name: &str, src: &SourceConfig| {
             src.filter().map_err(|(key, message)| ConfigError::Invalid {
                 path: PathBuf::from("(config)"),
+                line: None,
                 key: format!("{name}.{key}"),
                 message,
             })
@@ -384,6 +621,159 @@ impl SourceConfig {
             include: build("include", &self.include)?,
             exclude: build("exclude", &self.exclude)?,
         })
+    }
+}
+
+/// Where in the config text an error is, without quoting the text.
+mod locate {
+    use super::ConfigError;
+    use std::ops::Range;
+    use std::path::Path;
+    use toml::de::{DeTable, DeValue};
+    use toml::Spanned;
+
+    /// A parse or type error as file, line, column, key and toml's bare message. toml's own
+    /// `Display` quotes the offending line, which may hold a secret header value; so do serde
+    /// messages (`invalid type: string "…"`), whose quoted parts are cut when the key is
+    /// unknown or under `otlp.headers`.
+    pub fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+        let pos = e.span().map_or(0, |s| s.start);
+        let (line, column) = line_col(text, pos);
+        let (table, _) = DeTable::parse_recoverable(text);
+        let key = key_at(table.get_ref(), pos);
+        let message = if key.as_deref().is_none_or(|k| k.contains("headers")) {
+            redact_quoted(e.message())
+        } else {
+            e.message().to_string()
+        };
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key: key.map(|k| crate::sanitize::escape(&k).into_owned()),
+            message: crate::sanitize::escape(&one_line(&message)).into_owned(),
+        }
+    }
+
+    /// The non-empty lines of `msg`, trimmed and joined by `; `.
+    fn one_line(msg: &str) -> String {
+        let lines: Vec<&str> = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.join("; ")
+    }
+
+    /// 1-based line and column (in characters) of byte offset `pos`.
+    pub fn line_col(text: &str, pos: usize) -> (usize, usize) {
+        let mut pos = pos.min(text.len());
+        while !text.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        let before = &text[..pos];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count() + 1,
+        )
+    }
+
+    /// `"…"` for every double-quoted part of `msg`; an unpaired quote stays.
+    fn redact_quoted(msg: &str) -> String {
+        let parts: Vec<&str> = msg.split('"').collect();
+        let mut out = String::with_capacity(msg.len());
+        for (i, part) in parts.iter().enumerate() {
+            if i % 2 == 0 {
+                out.push_str(part);
+            } else if i + 1 < parts.len() {
+                out.push_str("\"…\"");
+            } else {
+                out.push('"');
+                out.push_str(part);
+            }
+        }
+        out
+    }
+
+    fn join(prefix: &str, key: &str) -> String {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    }
+
+    /// Every key of the document: its span, its value's span and its dotted path.
+    fn keys(
+        table: &DeTable<'_>,
+        prefix: &str,
+        out: &mut Vec<(Range<usize>, Range<usize>, String)>,
+    ) {
+        for (k, v) in table {
+            let path = join(prefix, k.get_ref());
+            match v.get_ref() {
+                DeValue::Table(t) => keys(t, &path, out),
+                DeValue::Array(a) => {
+                    for (i, item) in a.iter().enumerate() {
+                        if let DeValue::Table(t) = item.get_ref() {
+                            keys(t, &format!("{path}[{i}]"), out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            out.push((k.span(), v.span(), path));
+        }
+    }
+
+    /// Dotted path of the innermost key whose name or value covers `pos`, else (a syntax error
+    /// past a value) of the last key before `pos`.
+    fn key_at(table: &DeTable<'_>, pos: usize) -> Option<String> {
+        let mut all = Vec::new();
+        keys(table, "", &mut all);
+        let covering = all
+            .iter()
+            .filter(|(k, v, _)| k.contains(&pos) || v.contains(&pos))
+            .max_by_key(|(k, _, _)| k.start);
+        covering
+            .or_else(|| {
+                all.iter()
+                    .filter(|(k, _, _)| k.start <= pos)
+                    .max_by_key(|(k, _, _)| k.start)
+            })
+            .map(|(_, _, path)| path.clone())
+    }
+
+    /// Line of a key given as `a.b`, `pipelines[3].sla` or `aws.regions`.
+    pub fn key_line(text: &str, key: &str) -> Option<usize> {
+        let table = DeTable::parse(text).ok()?;
+        let mut current = table.get_ref();
+        let mut span = None;
+        let mut segments = key.split('.').peekable();
+        while let Some(seg) = segments.next() {
+            let (name, index) = match seg.split_once('[') {
+                Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (seg, None),
+            };
+            let (k, v): (&Spanned<_>, &Spanned<DeValue<'_>>) =
+                current.iter().find(|(k, _)| k.get_ref() == name)?;
+            span = Some(k.span());
+            let v = match (index, v.get_ref()) {
+                (Some(i), DeValue::Array(a)) => a.get(i)?,
+                (Some(_), _) => return None,
+                (None, _) => v,
+            };
+            if index.is_some() {
+                span = Some(v.span());
+            }
+            match v.get_ref() {
+                DeValue::Table(t) => current = t,
+                _ if segments.peek().is_some() => return None,
+                _ => {}
+            }
+        }
+        span.map(|s| line_col(text, s.start).0)
     }
 }
 
@@ -463,6 +853,172 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sal") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_never_show_a_header_value() {
+        for text in [
+            // type error on a header value
+            "[otlp.headers]\nauthorization = [\"Bearer s3cr3t\"]\n",
+            // unterminated string
+            "[otlp.headers]\nauthorization = \"Bearer s3cr3t\nx = 1\n",
+            // bad syntax right after the secret
+            "[otlp.headers]\nauthorization = \"Bearer s3cr3t\" x\n",
+            // the whole table of the wrong type
+            "[otlp]\nheaders = \"Bearer s3cr3t\"\n",
+            "otlp = { headers = { authorization = [\"Bearer s3cr3t\"] } }\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(!err.contains("s3cr3t"), "{text:?}: {err}");
+            assert!(err.contains("expected"), "the message is kept: {err}");
+            assert!(err.contains("bridge.toml") && err.contains("otlp"), "{err}");
+            assert!(err.contains("line 2") || err.contains("line 1"), "{err}");
+        }
+        let err = parse("[otlp.headers]\nauthorization = [\"Bearer s3cr3t\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("`otlp.headers.authorization`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validation_errors_name_the_line() {
+        let err = parse("poll_interval = \"30s\"\nlookback = \"400days\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bridge.toml") && err.contains("line 2") && err.contains("`lookback`"),
+            "{err}"
+        );
+        let err =
+            parse("[[pipelines]]\nmatch = \"a\"\n\n[[pipelines]]\nmatch = \"b\"\nsla = \"0s\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("line 6") && err.contains("`pipelines[1].sla`"),
+            "{err}"
+        );
+        let err = parse("[otlp]\ntimeout = \"1h\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("`otlp.timeout`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duration_errors_show_the_format() {
+        for text in [
+            "poll_interval = \"soon\"",
+            "[otlp]\ntimeout = \"5 parsecs\"",
+            "[[pipelines]]\nmatch = \"a\"\nsla = 30",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(r#"like "90s", "15m", "2h""#), "{err}");
+        }
+    }
+
+    #[test]
+    fn absurd_durations_are_rejected_not_overflowed() {
+        for (text, key) in [
+            ("rescan_window = \"200000000y\"", "rescan_window"),
+            ("rescan_window = \"31days\"", "rescan_window"),
+            ("poll_interval = \"200000000y\"", "poll_interval"),
+            ("poll_interval = \"25h\"", "poll_interval"),
+            ("discovery_interval = \"200000000y\"", "discovery_interval"),
+            ("lookback = \"200000000y\"", "lookback"),
+            ("[otlp]\ntimeout = \"11m\"", "otlp.timeout"),
+            (
+                "[[pipelines]]\nmatch = \"a\"\nsla = \"367days\"",
+                "pipelines[0].sla",
+            ),
+            (
+                "[[pipelines]]\nmatch = \"a\"\nmax_success_interval = \"200000000y\"",
+                "pipelines[0].max_success_interval",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+            assert!(err.contains("at most"), "{text}: {err}");
+        }
+        // The maxima themselves are allowed.
+        parse(
+            "poll_interval = \"1day\"\nlookback = \"365days\"\nrescan_window = \"30days\"\n\
+             discovery_interval = \"1day\"\n[otlp]\ntimeout = \"10m\"\n\
+             [[pipelines]]\nmatch = \"a\"\nsla = \"366days\"\nmax_success_interval = \"366days\"\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn command_line_durations_are_bounded() {
+        let since = |s| parse_duration_at_most(s, limits::SINCE);
+        assert_eq!(since("7days"), Ok(Duration::from_secs(7 * 24 * 3600)));
+        assert_eq!(since("365days"), Ok(limits::SINCE));
+        let e = since("292271030y").unwrap_err();
+        assert!(e.contains("at most 365 days"), "{e}");
+        let e = since("soon").unwrap_err();
+        assert!(e.contains(r#""90s""#), "{e}");
+    }
+
+    #[test]
+    fn regions_must_be_unique_and_non_empty() {
+        let err = parse("[aws]\nregions = [\"eu-west-1\", \"us-east-1\", \"eu-west-1\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`aws.regions`") && err.contains("eu-west-1") && err.contains("line 2"),
+            "{err}"
+        );
+        let err = parse("[aws]\nregions = [\"eu-west-1\", \" \"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`aws.regions`") && err.contains("empty"),
+            "{err}"
+        );
+        let c = parse("[aws]\nregions = [\"eu-west-1\", \"us-east-1\"]").unwrap();
+        assert_eq!(c.aws.regions.len(), 2);
+    }
+
+    #[test]
+    fn read_error_names_its_cause_once() {
+        let err = Config::load(Path::new("/nonexistent/bridge.toml")).unwrap_err();
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert!(shown.contains("/nonexistent/bridge.toml"), "{shown}");
+        assert_eq!(
+            shown.matches("No such file or directory").count(),
+            1,
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn many_pipeline_entries_keep_first_match_per_field() {
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "[[pipelines]]\nmatch = \"team{i}-*\"\nteam = \"t{i}\"\n"
+            ));
+        }
+        text.push_str(
+            "[[pipelines]]\nmatch = \"team19999-x\"\nproject = \"p-exact\"\nteam = \"never\"\n",
+        );
+        text.push_str("[[pipelines]]\nmatch = \"team1*\"\nkind = \"sfn\"\nsla = \"5m\"\n");
+        text.push_str("[[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nproject = \"default\"\n");
+        let r = parse(&text).unwrap().expectations();
+        let e = r.for_pipeline("glue-job", "team19999-x");
+        assert_eq!(e.team.as_deref(), Some("t19999"));
+        assert_eq!(e.project.as_deref(), Some("p-exact"));
+        assert_eq!(e.sla, Some(Duration::from_secs(7200)));
+        let e = r.for_pipeline("sfn", "team12-etl");
+        assert_eq!(e.team.as_deref(), Some("t12"));
+        assert_eq!(e.sla, Some(Duration::from_secs(300)));
+        assert_eq!(e.project.as_deref(), Some("default"));
+        let e = r.for_pipeline("sfn", "other");
+        assert_eq!(e.team, None);
+        assert_eq!(e.sla, Some(Duration::from_secs(7200)));
     }
 
     #[test]
