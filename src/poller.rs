@@ -403,6 +403,8 @@ pub struct Poller {
     api_counts: Arc<ApiCounts>,
     /// Details of finished runs not acknowledged yet, reused by the next cycles.
     details: Arc<DetailsCache>,
+    /// Set when the collector was unreachable in this cycle: later pipelines do not try.
+    collector_down: Option<String>,
 }
 
 impl Poller {
@@ -432,6 +434,7 @@ impl Poller {
             base_resource: export::base_resource(),
             api_counts,
             details: Default::default(),
+            collector_down: None,
             cfg,
         };
         p.publish_gauges(&[]);
@@ -481,6 +484,7 @@ impl Poller {
     pub async fn cycle(&mut self, now: Millis) -> CycleReport {
         let started = Instant::now();
         let mut report = CycleReport::default();
+        self.collector_down = None;
         self.refresh_discovery(&mut report).await;
         let targets = self.targets();
         report.pipelines = targets.len();
@@ -653,7 +657,11 @@ impl Poller {
         // later batches are still sent; after any other failure (unreachable, overloaded, time
         // out) the pipeline's remaining batches wait for the next cycle.
         let mut acked = HashSet::new();
-        if let Some(first) = s.finished.first() {
+        if self.collector_down.is_some() && !s.finished.is_empty() {
+            // The collector did not answer earlier in this cycle: the runs wait (pending) for
+            // the next cycle rather than each pipeline timing out against it again.
+            debug!(pipeline = %Escaped(name), runs = s.finished.len(), "collector unreachable this cycle; runs stay pending");
+        } else if let Some(first) = s.finished.first() {
             let resource = export::pipeline_resource(&self.base_resource, &first.pipeline);
             let max = (self.cfg.otlp.max_request_bytes)
                 .unwrap_or(export::batch::DEFAULT_MAX_REQUEST_BYTES);
@@ -674,6 +682,9 @@ impl Poller {
                         warn!(pipeline = %Escaped(name), error = %Escaped(&e), runs = ids.len(), bytes, refused, "trace export failed; the runs stay pending and are retried next cycle");
                         report.trace_export_error.get_or_insert(e.to_string());
                         if !refused {
+                            // Unreachable, unavailable or too slow: no other pipeline tries
+                            // it again this cycle.
+                            self.collector_down = Some(e.to_string());
                             break;
                         }
                     }

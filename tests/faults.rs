@@ -136,6 +136,16 @@ fn no_finished_run_is_lost_after_a_failed_export() {
         !stdout.contains("RUN "),
         "--print shows no tree for a run that was not exported: {stdout}"
     );
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(
+        stderr.matches("trace export failed").count(),
+        1,
+        "one attempt per cycle while the collector is down, not one per pipeline: {stderr}"
+    );
+    assert!(
+        !stderr.contains("tcp connect error: tcp connect error"),
+        "causes said once: {stderr}"
+    );
 }
 
 /// Invariant: one pipeline whose AWS call is slow holds back no other pipeline's export: their

@@ -160,7 +160,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
         src = c.source();
     }
-    s
+    collapse_repeats(&s)
+}
+
+/// `a: b: b: c` → `a: b: c`: the exporters' own messages repeat a cause (`tcp connect error:
+/// tcp connect error: Connection refused`).
+pub fn collapse_repeats(s: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in s.split(": ") {
+        if out.last() != Some(&part) {
+            out.push(part);
+        }
+    }
+    out.join(": ")
 }
 
 /// Sets the configured gRPC metadata on every request, replacing what the exporter added
@@ -728,5 +740,14 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn repeated_causes_are_said_once() {
+        assert_eq!(
+            collapse_repeats("transport error: tcp connect error: tcp connect error: Connection refused (os error 111)"),
+            "transport error: tcp connect error: Connection refused (os error 111)"
+        );
+        assert_eq!(collapse_repeats("a: b: a"), "a: b: a");
     }
 }
