@@ -250,7 +250,7 @@ pub struct Filters {
 
 /// OTLP export settings. Unset fields fall back to the standard `OTEL_EXPORTER_OTLP_*`
 /// variables, then to the OpenTelemetry defaults (gRPC on `http://localhost:4317`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpConfig {
     /// Collector endpoint, e.g. `http://localhost:4317` (gRPC) or `http://localhost:4318`
@@ -272,6 +272,27 @@ pub struct OtlpConfig {
     /// sent in batches of whole runs under it. Default 3 MiB (`export::batch`), under the
     /// 4 MiB gRPC receivers accept by default; 64 KiB to 64 MiB.
     pub max_request_bytes: Option<usize>,
+}
+
+/// Debug without secrets: the endpoint's password is masked (headers are [`Secret`]s).
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field(
+                "endpoint",
+                &self
+                    .endpoint
+                    .as_deref()
+                    .map(crate::export::settings::redact_url),
+            )
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers)
+            .field("compression", &self.compression)
+            .field("timeout", &self.timeout)
+            .field("certificate", &self.certificate)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
 }
 
 /// OTLP transport.
@@ -1023,8 +1044,9 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let c = parse("[otlp.headers]\nx-api-key = \"hunter2\"").unwrap();
+        let c = parse("[otlp]\nendpoint = \"http://u:s3cr3tpw@c:4317\"\n[otlp.headers]\nx-api-key = \"hunter2\"").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{c:?}").contains("s3cr3tpw"), "{c:?}");
         assert_eq!(c.otlp.headers["x-api-key"].expose(), "hunter2");
     }
 }
