@@ -94,10 +94,17 @@ pub async fn run(
         vec![c2.clone(), t2.api_observer(region)]
     };
     // The store first: a damaged one fails fast, before any AWS call.
-    let store = open_store(&opts.state_dir, opts.recover_state)?.store;
+    let opened = open_store(&opts.state_dir, opts.recover_state)?;
     let regions = poller::connect(&cfg, &observers).await?;
     poller::require_accounts(&regions)?;
-    let mut poller = Poller::new(cfg, regions, Box::new(store), telemetry.clone(), counts)?;
+    let mut poller = Poller::new(
+        cfg,
+        regions,
+        Box::new(opened.store),
+        opened.checkpoints,
+        telemetry.clone(),
+        counts,
+    )?;
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = opts.listen {
         let bound = crate::serve::spawn(addr, telemetry.clone(), ready.clone()).await?;

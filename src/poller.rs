@@ -408,16 +408,17 @@ pub struct Poller {
 }
 
 impl Poller {
+    /// `checkpoints`: what `store` holds (read once, when it was opened and checked).
     pub fn new(
         cfg: Config,
         regions: Vec<RegionClients>,
         store: Box<dyn CheckpointStore>,
+        checkpoints: BTreeMap<String, Checkpoint>,
         telemetry: Telemetry,
         api_counts: Arc<ApiCounts>,
     ) -> anyhow::Result<Self> {
         let filters = cfg.filters()?;
         let expectations = cfg.expectations();
-        let checkpoints = store.load_all()?;
         let traces = TraceSender::new(&cfg.otlp)?;
         let metrics = MetricSender::new(&cfg.otlp)?;
         let p = Poller {

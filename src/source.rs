@@ -151,26 +151,26 @@ pub async fn scan<S: RunSource>(
         if run.start > now {
             out.future.push(run.run_id.clone());
         }
-        match run.status {
-            RunStatus::InFlight(_) => out.in_flight.push(run),
-            // Details fetched by an earlier cycle whose export failed: a finished attempt does
-            // not change, so they are reused instead of read from AWS again.
-            RunStatus::Ended(_) if cache.and_then(|c| c.get(&run)).is_some() => {
-                if let Some(full) = cache.and_then(|c| c.get(&run)) {
-                    out.finished.push(full);
-                }
+        if let RunStatus::InFlight(_) = run.status {
+            out.in_flight.push(run);
+            continue;
+        }
+        // Details fetched by an earlier cycle whose export failed: a finished attempt does not
+        // change, so they are reused instead of read from AWS again.
+        if let Some(full) = cache.and_then(|c| c.get(&run)) {
+            out.finished.push(full);
+            continue;
+        }
+        match src.details(rec).await {
+            // Its details may say it runs again (a Step Functions redrive between the listing
+            // and the describe): then it is in flight, not finished.
+            Ok(Some(full)) if full.end.is_none() => out.in_flight.push(full),
+            Ok(Some(full)) => out.finished.push(full),
+            Ok(None) => {}
+            Err(e) => {
+                out.errors.push(e);
+                out.retry.push((run.run_id.clone(), run.start));
             }
-            RunStatus::Ended(_) => match src.details(rec).await {
-                // Its details may say it runs again (a Step Functions redrive between the
-                // listing and the describe): then it is in flight, not finished.
-                Ok(Some(full)) if full.end.is_none() => out.in_flight.push(full),
-                Ok(Some(full)) => out.finished.push(full),
-                Ok(None) => {}
-                Err(e) => {
-                    out.errors.push(e);
-                    out.retry.push((run.run_id.clone(), run.start));
-                }
-            },
         }
     }
     Ok(out)

@@ -9,41 +9,16 @@
 
 mod common;
 
-use common::{free_port, venv, write_config, Collector, Server};
+use common::{venv, write_config, Collector};
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 const GLUE_RUNS: usize = 5_000;
 const SFN_SMALL: usize = 499;
 const MAP_ITEMS: usize = 5_100;
 /// The limit rotel (tonic) enforces on a received gRPC message.
 const RECEIVER_LIMIT: usize = 4 * 1024 * 1024;
-
-/// The moto harness with nothing seeded.
-fn moto() -> (Server, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let port_file = dir.path().join("port");
-    let child = Command::new(venv().join("bin/python"))
-        .arg(common::repo().join("testing/moto_harness.py"))
-        .args(["--port", &free_port().to_string()])
-        .args(["--port-file", port_file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto harness");
-    let server = Server {
-        child,
-        name: "moto",
-    };
-    let t = Instant::now();
-    while !port_file.exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "moto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let port = std::fs::read_to_string(&port_file).unwrap();
-    (server, format!("http://127.0.0.1:{}", port.trim()), dir)
-}
 
 /// `key=value` of a log line (values without spaces).
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -53,7 +28,9 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn a_first_start_backfill_arrives_in_one_cycle_under_a_4_mib_receiver() {
-    let (_moto, endpoint, dir) = moto();
+    let moto = common::Moto::start_empty();
+    let endpoint = moto.endpoint.clone();
+    let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let out = Command::new(venv().join("bin/python"))
         .arg(common::repo().join("testing/seed_backfill.py"))

@@ -4,30 +4,20 @@
 //! rendering compared with the snapshot under `tests/snapshots/`. A new fixture gets a new
 //! snapshot (review it with `cargo insta review`).
 
+mod common;
+
+use common::fixtures::{GlueFixture, SfnFixture};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::SpanData;
 use pipeline_otel_bridge::convert::{glue, sfn, spans};
 use pipeline_otel_bridge::model::{PipelineRun, RunResult, RunStatus};
-use pipeline_otel_bridge::records::{GlueJobRun, HistoryEvent, SfnExecution};
+use pipeline_otel_bridge::records::{GlueJobRun, SfnExecution};
 use pipeline_otel_bridge::render::render_run;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
-
-#[derive(Deserialize)]
-struct SfnFixture {
-    execution: SfnExecution,
-    events: Vec<HistoryEvent>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GlueFixture {
-    job_runs: Vec<GlueJobRun>,
-}
 
 fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64

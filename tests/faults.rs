@@ -27,6 +27,20 @@ fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
     }
 }
 
+/// Starts the bridge (`args`) against `aws`, exporting to `otlp` when given, with `env` on top
+/// of the test environment; stdout and stderr are piped.
+fn spawn_bridge(aws: &str, otlp: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut cmd = bridge_cmd(aws);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(otlp) = otlp {
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
 fn output_of(child: Child) -> (String, String) {
     let out = child.wait_with_output().unwrap();
     let (o, e) = (
@@ -164,14 +178,14 @@ fn a_slow_aws_call_holds_back_no_other_pipeline() {
         serde_json::json!({"target": "AWSGlue.GetJobRuns", "match": "test-batch", "seconds": 20, "count": 1}),
     );
     let m = col.mark();
-    let mut child = bridge_cmd(&moto.endpoint)
-        .args(["run", "--once", "--config", cfg.to_str().unwrap()])
-        .args(["--state", dir.path().join("state").to_str().unwrap()])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let state = dir.path().join("state");
+    let args = ["run", "--once", "--config", cfg.to_str().unwrap()];
+    let mut child = spawn_bridge(
+        &moto.endpoint,
+        Some(&col.grpc),
+        &[&args[..], &["--state", state.to_str().unwrap()]].concat(),
+        &[],
+    );
     let t = Instant::now();
     let mut others = 0;
     while t.elapsed() < Duration::from_secs(18) {
@@ -214,28 +228,32 @@ fn a_silent_aws_endpoint_cannot_hang_check_or_run() {
     let cfg = cfg.to_str().unwrap();
     let col = Collector::start();
 
-    let mut child = bridge_cmd(&endpoint)
-        .args(["check", "--config", cfg])
-        .env("AWS_MAX_ATTEMPTS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bridge(
+        &endpoint,
+        None,
+        &["check", "--config", cfg],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    );
     let st = wait_bounded(&mut child, Duration::from_secs(60), "check");
     let (out, _) = output_of(child);
     assert!(!st.success());
     assert!(out.contains("FAIL  glue"), "{out}");
     assert!(out.contains("Timeout"), "{out}");
 
-    let mut child = bridge_cmd(&endpoint)
-        .args(["run", "--once", "--config", cfg])
-        .args(["--state", dir.path().join("state").to_str().unwrap()])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
-        .env("AWS_MAX_ATTEMPTS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let state = dir.path().join("state");
+    let mut child = spawn_bridge(
+        &endpoint,
+        Some(&col.grpc),
+        &[
+            "run",
+            "--once",
+            "--config",
+            cfg,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    );
     let st = wait_bounded(&mut child, Duration::from_secs(60), "run --once");
     let (_, err) = output_of(child);
     assert_eq!(
@@ -268,13 +286,12 @@ fn sigterm_during_a_hanging_call_stops_promptly_and_loses_nothing() {
         "/_inject/delay",
         serde_json::json!({"target": "AWSGlue.GetJobRuns", "match": "test-batch", "seconds": 120, "count": 1}),
     );
-    let mut child = bridge_cmd(&moto.endpoint)
-        .args(["run", "--config", cfg, "--state", state])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bridge(
+        &moto.endpoint,
+        Some(&col.grpc),
+        &["run", "--config", cfg, "--state", state],
+        &[],
+    );
     let t = Instant::now();
     loop {
         let hits: serde_json::Value = serde_json::from_str(&moto.python(
@@ -444,13 +461,12 @@ fn kill_9_during_a_backfill_loses_no_run_and_no_count() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let after = Duration::from_millis(200 + (x >> 33) % 2500);
-        let mut child = bridge_cmd(&moto.endpoint)
-            .args(["run", "--config", cfg, "--state", state])
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_bridge(
+            &moto.endpoint,
+            Some(&col.grpc),
+            &["run", "--config", cfg, "--state", state],
+            &[],
+        );
         std::thread::sleep(after);
         eprintln!("seed {seed} round {round}: kill -9 after {after:?}");
         child.kill().unwrap(); // SIGKILL
@@ -544,13 +560,12 @@ fn a_full_disk_fails_the_commit_and_loses_nothing() {
     // itself once there is room: commits made before the disk filled stand, the rest is
     // exported again and counted once.
     let cfg = write_config(dir.path(), "poll_interval = \"1s\"\n");
-    let mut child = bridge_cmd(&moto.endpoint)
-        .args(["run", "--config", cfg.to_str().unwrap(), "--state", state])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bridge(
+        &moto.endpoint,
+        Some(&col.grpc),
+        &["run", "--config", cfg.to_str().unwrap(), "--state", state],
+        &[],
+    );
     // Its stderr, line by line, so the disk is freed only after a commit failed.
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let reader = {

@@ -2,42 +2,19 @@
 //! fixture (and all of them in one request), the bound is at least the encoded size of the
 //! request the exporter builds, and at most 8 bytes more.
 
+mod common;
+
+use common::fixtures::{texts, GlueFixture, SfnFixture};
 use opentelemetry_sdk::trace::SpanData;
 use pipeline_otel_bridge::convert::{glue, sfn, spans};
 use pipeline_otel_bridge::export::batch::{encoded_request_len, Batches, Sizer};
 use pipeline_otel_bridge::export::{base_resource, pipeline_resource};
 use pipeline_otel_bridge::model::PipelineRun;
-use pipeline_otel_bridge::records::{GlueJobRun, HistoryEvent, SfnExecution};
-use serde::Deserialize;
 use std::path::Path;
-
-#[derive(Deserialize)]
-struct SfnFixture {
-    execution: SfnExecution,
-    events: Vec<HistoryEvent>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GlueFixture {
-    job_runs: Vec<GlueJobRun>,
-}
-
-fn fixtures(dir: &str) -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(dir);
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
-    out.sort();
-    out
-}
 
 fn runs() -> Vec<PipelineRun> {
     let mut out = Vec::new();
-    for text in fixtures("sfn") {
+    for text in texts("sfn") {
         let f: SfnFixture = serde_json::from_str(&text).unwrap();
         let sm = sfn::state_machine_name(&f.execution.execution_arn).unwrap_or("unknown");
         out.extend(sfn::to_run(
@@ -48,7 +25,7 @@ fn runs() -> Vec<PipelineRun> {
             &f.events,
         ));
     }
-    for text in fixtures("glue") {
+    for text in texts("glue") {
         let f: GlueFixture = serde_json::from_str(&text).unwrap();
         out.extend(
             f.job_runs

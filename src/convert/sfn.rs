@@ -597,19 +597,25 @@ impl Builder<'_> {
                 None => roots.push(i),
             }
         }
-        fn assemble(i: usize, nodes: &mut [Option<TaskRun>], children: &[Vec<usize>]) -> TaskRun {
-            let mut t = nodes[i].take().expect("each node assembled once");
+        // The parent links come from AWS's `previousEventId`s: a node already taken (a link
+        // back to itself or an ancestor) is left out rather than trusted.
+        fn assemble(
+            i: usize,
+            nodes: &mut [Option<TaskRun>],
+            children: &[Vec<usize>],
+        ) -> Option<TaskRun> {
+            let mut t = nodes.get_mut(i)?.take()?;
             t.children = children[i]
                 .iter()
-                .map(|c| assemble(*c, nodes, children))
+                .filter_map(|c| assemble(*c, nodes, children))
                 .collect();
-            t
+            Some(t)
         }
         let mut tasks: Vec<Option<TaskRun>> =
             self.nodes.into_iter().map(|n| Some(n.task)).collect();
         let mut out: Vec<TaskRun> = roots
             .iter()
-            .map(|r| assemble(*r, &mut tasks, &children))
+            .filter_map(|r| assemble(*r, &mut tasks, &children))
             .collect();
         out.iter_mut().for_each(inherit_errors);
         out

@@ -2,6 +2,8 @@
 //! collector whose debug log shows what it received), plus a parser for that log.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
@@ -63,15 +65,27 @@ pub struct Moto {
 
 impl Moto {
     pub fn start(scenario: &str) -> Moto {
+        Moto::launch(Some(scenario))
+    }
+
+    /// The harness with nothing seeded (`seed` is null).
+    pub fn start_empty() -> Moto {
+        Moto::launch(None)
+    }
+
+    fn launch(scenario: Option<&str>) -> Moto {
         let venv = venv();
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let summary = dir.path().join("seed.json");
-        let child = Command::new(venv.join("bin/python"))
-            .arg(repo().join("testing/moto_harness.py"))
-            .args(["--port-file", port_file.to_str().unwrap()])
-            .args(["--seed", scenario, "--seed-wait"])
-            .args(["--seed-summary", summary.to_str().unwrap()])
+        let mut cmd = Command::new(venv.join("bin/python"));
+        cmd.arg(repo().join("testing/moto_harness.py"))
+            .args(["--port-file", port_file.to_str().unwrap()]);
+        if let Some(scenario) = scenario {
+            cmd.args(["--seed", scenario, "--seed-wait"])
+                .args(["--seed-summary", summary.to_str().unwrap()]);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -87,7 +101,10 @@ impl Moto {
             .unwrap()
             .trim()
             .to_string();
-        let seed = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        let seed = match scenario {
+            Some(_) => serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap(),
+            None => serde_json::Value::Null,
+        };
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             seed,
