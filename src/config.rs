@@ -189,22 +189,6 @@ impl AwsConfig {
                 .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT),
         )
     }
-
-    /// Each timeout must be more than 0 and at most 10 minutes.
-    fn validate_timeouts(&self) -> Result<(), (&'static str, String)> {
-        for (key, d) in [
-            ("aws.connect_timeout", self.connect_timeout),
-            ("aws.read_timeout", self.read_timeout),
-            ("aws.operation_timeout", self.operation_timeout),
-        ] {
-            if let Some(d) = d {
-                if d.is_zero() || d > Duration::from_secs(600) {
-                    return Err((key, "must be more than 0s and at most 10m".to_string()));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Which pipelines of one kind to watch.
@@ -401,6 +385,8 @@ pub mod limits {
     pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(DAY);
     /// `otlp.timeout`: 10 minutes.
     pub const OTLP_TIMEOUT: Duration = Duration::from_secs(600);
+    /// `aws.connect_timeout`, `aws.read_timeout`, `aws.operation_timeout`: 10 minutes.
+    pub const AWS_TIMEOUT: Duration = Duration::from_secs(600);
     /// `pipelines[].sla` and `pipelines[].max_success_interval`: 366 days.
     pub const PIPELINE: Duration = Duration::from_secs(366 * DAY);
     /// `runs --since`: 365 days.
@@ -542,9 +528,16 @@ impl Config {
                 ));
             }
         }
-        self.aws
-            .validate_timeouts()
-            .map_err(|(key, msg)| invalid(key, msg))?;
+        for (key, d) in [
+            ("aws.connect_timeout", self.aws.connect_timeout),
+            ("aws.read_timeout", self.aws.read_timeout),
+            ("aws.operation_timeout", self.aws.operation_timeout),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(invalid(key, "must be more than 0s".into()));
+            }
+            at_most(key, d, limits::AWS_TIMEOUT, "")?;
+        }
         if self.concurrency == 0 || self.concurrency > 64 {
             return Err(invalid("concurrency", "must be between 1 and 64".into()));
         }
@@ -1040,6 +1033,33 @@ mod tests {
         let e = r.for_pipeline("sfn", "other");
         assert_eq!(e.team, None);
         assert_eq!(e.sla, Some(Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn aws_timeouts_are_bounded_and_default() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            c.aws.timeouts(),
+            (
+                DEFAULT_AWS_CONNECT_TIMEOUT,
+                DEFAULT_AWS_READ_TIMEOUT,
+                DEFAULT_AWS_OPERATION_TIMEOUT
+            )
+        );
+        let err = parse("[aws]\nread_timeout = \"0s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("aws.read_timeout") && err.contains("more than 0s"),
+            "{err}"
+        );
+        let err = parse("[aws]\n\noperation_timeout = \"11m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("aws.operation_timeout") && err.contains("line 3") && err.contains("10m"),
+            "{err}"
+        );
     }
 
     #[test]
