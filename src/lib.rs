@@ -5,6 +5,7 @@
 //! ```text
 //! aws/        SDK calls and paging only ──► records.rs (AWS wire-shaped structs)
 //! convert/    records ──► model.rs (PipelineRun, TaskRun) ──► spans (pure, snapshot-tested)
+//! errors.rs   error chains as one line, each cause once
 //! config.rs   the TOML config: sources, OTLP, per-pipeline expectations ([[pipelines]])
 //! source.rs   one trait per pipeline source (Glue job, state machine) and the one scan
 //! poller.rs   per cycle: discover, scan each pipeline, export, commit checkpoints, count
@@ -30,6 +31,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod convert;
+pub mod errors;
 pub mod export;
 pub mod ids;
 pub mod model;

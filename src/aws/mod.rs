@@ -4,6 +4,7 @@
 pub mod glue;
 pub mod sfn;
 
+use crate::errors::error_chain;
 use crate::records::Millis;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
@@ -232,22 +233,6 @@ impl AwsError {
     }
 }
 
-/// An error and its sources, `a: b: c`, skipping a source whose text the chain already
-/// shows (many errors repeat their source in their own message).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !t.is_empty() && !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// The token of the next page; AWS ends paging with a missing or empty token.
 pub fn next_token(t: Option<&str>) -> Option<String> {
     t.filter(|t| !t.is_empty()).map(str::to_string)
@@ -304,34 +289,6 @@ impl PageCutoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug)]
-    struct E(&'static str, Option<Box<E>>);
-    impl fmt::Display for E {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-    impl std::error::Error for E {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1.as_deref().map(|e| e as _)
-        }
-    }
-
-    #[test]
-    fn error_chains_do_not_repeat_themselves() {
-        let e = E(
-            "tcp connect error",
-            Some(Box::new(E(
-                "tcp connect error",
-                Some(Box::new(E("Connection refused (os error 111)", None))),
-            ))),
-        );
-        assert_eq!(
-            error_chain(&e),
-            "tcp connect error: Connection refused (os error 111)"
-        );
-    }
 
     #[test]
     fn paging_stops_only_when_newest_first() {

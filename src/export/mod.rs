@@ -14,6 +14,7 @@ pub mod prometheus;
 pub mod settings;
 
 use crate::config::{Compression, OtlpConfig, Protocol};
+use crate::errors::error_chain;
 use crate::model::PipelineRef;
 use crate::semconv as sc;
 use opentelemetry::KeyValue;
@@ -146,33 +147,6 @@ fn read_ca(
         .build()
         .map_err(|e| bad(format!("is not a usable certificate: {}", error_chain(&e))))?;
     Ok(Some((pem, certs)))
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let c_s = c.to_string();
-        if !s.contains(&c_s) {
-            s.push_str(": ");
-            s.push_str(&c_s);
-        }
-        src = c.source();
-    }
-    collapse_repeats(&s)
-}
-
-/// `a: b: b: c` → `a: b: c`: the exporters' own messages repeat a cause (`tcp connect error:
-/// tcp connect error: Connection refused`).
-pub fn collapse_repeats(s: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for part in s.split(": ") {
-        if out.last() != Some(&part) {
-            out.push(part);
-        }
-    }
-    out.join(": ")
 }
 
 /// Sets the configured gRPC metadata on every request, replacing what the exporter added
@@ -740,14 +714,5 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn repeated_causes_are_said_once() {
-        assert_eq!(
-            collapse_repeats("transport error: tcp connect error: tcp connect error: Connection refused (os error 111)"),
-            "transport error: tcp connect error: Connection refused (os error 111)"
-        );
-        assert_eq!(collapse_repeats("a: b: a"), "a: b: a");
     }
 }
