@@ -62,6 +62,30 @@ pub struct PipelineSettings {
     /// Project the pipeline belongs to.
     #[serde(default)]
     pub project: Option<String>,
+    /// How serious one failed run of the pipeline is (`info`, `warning`, `critical`): the
+    /// `failure_severity` label of `pipeline_bridge_pipeline_info`, which alert rules use as
+    /// the severity of a single failure.
+    #[serde(default)]
+    pub failure_severity: Option<FailureSeverity>,
+}
+
+/// `[[pipelines]] failure_severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl FailureSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureSeverity::Info => "info",
+            FailureSeverity::Warning => "warning",
+            FailureSeverity::Critical => "critical",
+        }
+    }
 }
 
 /// What the config says about one pipeline.
@@ -71,6 +95,7 @@ pub struct Expectations {
     pub max_success_interval: Option<Duration>,
     pub team: Option<String>,
     pub project: Option<String>,
+    pub failure_severity: Option<FailureSeverity>,
 }
 
 /// Compiled `[[pipelines]]` entries: one [`GlobSet`] over every pattern, so a lookup is one
@@ -121,10 +146,12 @@ impl ExpectationRules {
             e.max_success_interval = e.max_success_interval.or(s.max_success_interval);
             e.team = e.team.take().or_else(|| s.team.clone());
             e.project = e.project.take().or_else(|| s.project.clone());
+            e.failure_severity = e.failure_severity.or(s.failure_severity);
             if e.sla.is_some()
                 && e.max_success_interval.is_some()
                 && e.team.is_some()
                 && e.project.is_some()
+                && e.failure_severity.is_some()
             {
                 break;
             }
@@ -867,6 +894,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sal") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn failure_severity_is_one_of_three_and_first_match_wins() {
+        let c = parse(
+            "[[pipelines]]\nmatch = \"orders-*\"\nfailure_severity = \"critical\"\n\
+             [[pipelines]]\nmatch = \"*\"\nteam = \"data\"\nfailure_severity = \"info\"\n",
+        )
+        .unwrap();
+        let r = c.expectations();
+        let e = r.for_pipeline("glue-job", "orders-etl");
+        assert_eq!(e.failure_severity, Some(FailureSeverity::Critical));
+        assert_eq!(e.team.as_deref(), Some("data"));
+        let e = r.for_pipeline("sfn", "other");
+        assert_eq!(e.failure_severity, Some(FailureSeverity::Info));
+        assert_eq!(FailureSeverity::Warning.as_str(), "warning");
+        let c = parse("[[pipelines]]\nmatch = \"*\"\nteam = \"data\"\n").unwrap();
+        assert_eq!(
+            c.expectations().for_pipeline("sfn", "x").failure_severity,
+            None
+        );
+
+        let err = parse(
+            "[[pipelines]]\nmatch = \"a\"\n\n[[pipelines]]\nmatch = \"b\"\nfailure_severity = \"page\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("bridge.toml")
+                && err.contains("line 6")
+                && err.contains("`pipelines[1].failure_severity`")
+                && err.contains("`info`, `warning`, `critical`"),
+            "{err}"
+        );
+        let err = parse("[[pipelines]]\nmatch = \"a\"\nfailure_severity = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("pipelines[0].failure_severity"),
+            "{err}"
+        );
     }
 
     #[test]

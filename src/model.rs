@@ -211,6 +211,10 @@ pub struct PipelineRun {
     /// Set once the run ended; never before `start`.
     pub end: Option<Millis>,
     pub error: Option<RunError>,
+    /// The run failed and AWS will run it again by itself (a Glue attempt below the job's
+    /// `MaxRetries`): it is counted as a failure, but it is not the pipeline's latest final
+    /// failure.
+    pub will_retry: bool,
     /// Glue DPU-seconds consumed, when known.
     pub dpu_seconds: Option<f64>,
     /// Console page of the run.
@@ -233,6 +237,19 @@ impl PipelineRun {
     /// Seconds from start to end (0 while in flight).
     pub fn duration_secs(&self) -> f64 {
         self.end.map_or(0.0, |e| self.start.secs_until(e))
+    }
+
+    /// Whether the run counts as an SLA breach: it ended, not cancelled, after longer than its
+    /// SLA (a run stopped on purpose is no breach, however long it ran).
+    pub fn breached_sla(&self) -> bool {
+        self.result().is_some_and(|r| r != RunResult::Cancellation)
+            && self.sla_secs.is_some_and(|sla| self.duration_secs() > sla)
+    }
+
+    /// Whether the run is a final failure: it ended in failure, timeout or error and AWS will
+    /// not retry it.
+    pub fn is_final_failure(&self) -> bool {
+        self.result().is_some_and(RunResult::is_error) && !self.will_retry
     }
 }
 

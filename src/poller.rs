@@ -199,7 +199,8 @@ pub async fn scan(
 /// A pipeline's checkpoint after its scan, given the finished runs the collector acknowledged:
 /// acknowledged runs are exported; every other finished run (export failed, details missing)
 /// is pending, so no later listing can pass it by; in-flight runs are awaited; runs AWS forgot
-/// are dropped; acknowledged runs are added to the pipeline's cumulative totals. Returns the
+/// are dropped; acknowledged runs are added to the pipeline's cumulative totals and move its
+/// last success or last final failure (a failure AWS retries does not). Returns the
 /// `error.type` metric label of each acknowledged run (capped per pipeline). Pure: the property
 /// tests check it against a simulated AWS.
 pub fn next_checkpoint(
@@ -226,6 +227,10 @@ pub fn next_checkpoint(
                 rescan_ms,
             );
             let label = cp.totals.count(run, crate::semconv::DURATION_BUCKETS);
+            if run.is_final_failure() {
+                let et = label.as_deref().unwrap_or(crate::state::OTHER_ERROR_TYPE);
+                cp.mark_final_failure(end, et, now);
+            }
             labels.insert(run.run_id.clone(), label);
         } else {
             cp.mark_pending(&run.run_id, run.start);
@@ -336,12 +341,23 @@ pub struct CycleReport {
     pub errors: Vec<String>,
     /// AWS errors among `errors`.
     pub aws_errors: usize,
+    /// Pipelines whose scan (listing and reading their runs) succeeded this cycle.
+    pub scans_ok: usize,
     pub trace_export_error: Option<String>,
     pub metric_export_error: Option<String>,
     pub commit_error: Option<String>,
 }
 
 impl CycleReport {
+    /// Whether the cycle read AWS: some pipeline's scan succeeded, or nothing failed (no
+    /// pipeline to read is no failure). A cycle in which every AWS read failed (expired
+    /// credentials, no route to AWS) is not a successful poll: the bridge observes nothing,
+    /// and `pipeline_bridge_poll_last_success_timestamp_seconds` must age
+    /// (PipelineBridgeNotPolling). One pipeline denied among others readable still is.
+    pub fn read_aws(&self) -> bool {
+        self.scans_ok > 0 || self.aws_errors == 0
+    }
+
     pub fn export_ok(&self) -> bool {
         self.trace_export_error.is_none() && self.metric_export_error.is_none()
     }
@@ -438,6 +454,7 @@ impl Poller {
             collector_down: None,
             cfg,
         };
+        p.telemetry.set_poll_interval(p.cfg.poll_interval);
         p.publish_gauges(&[]);
         Ok(p)
     }
@@ -593,7 +610,11 @@ impl Poller {
             })
             .count();
         self.telemetry.set_pending(pending + uncommitted);
-        if report.trace_export_error.is_none() && report.commit_error.is_none() {
+        // A successful poll read AWS and committed what it read. A trace export the collector
+        // did not acknowledge is not a failed poll (the runs stay pending, nothing is lost):
+        // that is PipelineBridgeExportFailing, and a collector outage must not also page as
+        // the bridge not polling.
+        if report.read_aws() && report.commit_error.is_none() {
             self.telemetry.set_poll_success(Millis::now().0);
         }
         let ok = report.errors.is_empty() && report.trace_export_error.is_none();
@@ -629,7 +650,10 @@ impl Poller {
     ) {
         let name = &t.pipeline().name;
         let mut s = match r {
-            Ok(s) => s,
+            Ok(s) => {
+                report.scans_ok += 1;
+                s
+            }
             Err(e) => {
                 self.count_aws_error(&e);
                 warn!(pipeline = %Escaped(name), error = %Escaped(&e), "pipeline skipped this cycle");
@@ -753,7 +777,10 @@ impl Poller {
         self.telemetry.system_error(comp, &e.error_type());
     }
 
+    /// Publishes the per-pipeline gauges of the watched pipelines (`known`) from the committed
+    /// checkpoints; pipelines no longer watched lose theirs.
     fn publish_gauges(&self, known: &[PipelineRef]) {
+        self.telemetry.retain_pipelines(known);
         for p in known {
             let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
             self.telemetry.set_pipeline(p, &e);
@@ -773,6 +800,10 @@ impl Poller {
             if let Some(ls) = cp.last_success {
                 self.telemetry.set_last_success(p, ls);
             }
+            if let Some(lf) = &cp.last_failure {
+                self.telemetry
+                    .set_last_failure(p, lf.end_ms, &lf.error_type);
+            }
         }
         self.telemetry.set_active(&counts, known);
     }
@@ -786,7 +817,8 @@ impl Poller {
                 return Ok(());
             }
         };
-        let r = self.metrics.send(&rm).await;
+        let request = export::metrics::request(&rm, &self.telemetry.exemplars());
+        let r = self.metrics.send(request).await;
         if let Err(e) = &r {
             self.telemetry.export_failed("metrics");
             warn!(error = %Escaped(&e), "metric export failed");

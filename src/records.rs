@@ -65,6 +65,8 @@ pub struct GlueJob {
     pub glue_version: Option<String>,
     /// Minutes.
     pub timeout: Option<i32>,
+    /// How many times Glue retries a run that fails (`FAILED`; not `TIMEOUT` or `ERROR`).
+    pub max_retries: Option<i32>,
 }
 
 /// One Glue job run attempt (`GetJobRuns` / `GetJobRun`).

@@ -57,8 +57,14 @@ pub const BRIDGE_SLA: &str = "pipeline_bridge.sla";
 pub const BRIDGE_SLA_BREACHED: &str = "pipeline_bridge.sla.breached";
 /// On a root span: spans of the run left out by the per-run cap (`convert::spans`).
 pub const BRIDGE_SPANS_DROPPED: &str = "pipeline_bridge.spans.dropped";
+/// On a root span: the run failed and AWS will retry it (a Glue attempt below the job's
+/// `MaxRetries`); set only when true.
+pub const BRIDGE_RUN_WILL_RETRY: &str = "pipeline_bridge.run.will_retry";
 pub const TEAM: &str = "team";
 pub const PROJECT: &str = "project";
+/// On `pipeline_bridge.pipeline.info`: the configured `failure_severity` (`info`, `warning`,
+/// `critical`; empty when not configured).
+pub const FAILURE_SEVERITY: &str = "failure_severity";
 pub const BRIDGE_TASK_TYPE: &str = "pipeline_bridge.task.type";
 pub const AWS_SERVICE: &str = "aws.service";
 pub const AWS_OPERATION: &str = "aws.operation";
@@ -117,6 +123,11 @@ pub const LAST_SUCCESS: MetricDef = MetricDef {
     unit: "s",
     description: "End time (Unix seconds) of the pipeline's latest successful run.",
 };
+pub const LAST_FAILURE: MetricDef = MetricDef {
+    name: "pipeline_bridge.pipeline.last_failure.timestamp",
+    unit: "s",
+    description: "End time (Unix seconds) of the pipeline's latest run that ended in failure, timeout or error and that AWS does not retry, with its error type.",
+};
 pub const AWS_API_CALLS: MetricDef = MetricDef {
     name: "pipeline_bridge.aws.api.calls",
     unit: "{call}",
@@ -161,12 +172,12 @@ pub const PIPELINE_MAX_SUCCESS_INTERVAL: MetricDef = MetricDef {
 pub const PIPELINE_INFO: MetricDef = MetricDef {
     name: "pipeline_bridge.pipeline.info",
     unit: "",
-    description: "1 for every watched pipeline, with its team and project.",
+    description: "1 for every watched pipeline, with its team, project and failure severity.",
 };
 pub const POLL_LAST_SUCCESS: MetricDef = MetricDef {
     name: "pipeline_bridge.poll.last_success.timestamp",
     unit: "s",
-    description: "Unix time at which the last poll cycle completed with its exports acknowledged.",
+    description: "Unix time at which the last poll cycle completed having read AWS (some pipeline, or nothing failed) and committed its checkpoint.",
 };
 pub const RUNS_PENDING: MetricDef = MetricDef {
     name: "pipeline_bridge.runs.pending",
@@ -179,6 +190,17 @@ pub const CHECKPOINT_LAST_COMMIT: MetricDef = MetricDef {
     description: "Unix time of the last successful checkpoint commit.",
 };
 
+pub const POLL_INTERVAL: MetricDef = MetricDef {
+    name: "pipeline_bridge.poll.interval",
+    unit: "s",
+    description: "The configured time between the starts of two poll cycles.",
+};
+pub const START_TIME: MetricDef = MetricDef {
+    name: "pipeline_bridge.start_time",
+    unit: "s",
+    description: "Unix time at which the bridge process started.",
+};
+
 /// Every metric, for documentation and the docs test.
 pub const ALL_METRICS: &[MetricDef] = &[
     RUN_DURATION,
@@ -188,6 +210,7 @@ pub const ALL_METRICS: &[MetricDef] = &[
     TASK_DURATION,
     GLUE_DPU_USAGE,
     LAST_SUCCESS,
+    LAST_FAILURE,
     AWS_API_CALLS,
     POLL_CYCLE_DURATION,
     EXPORT_FAILURES,
@@ -200,6 +223,8 @@ pub const ALL_METRICS: &[MetricDef] = &[
     POLL_LAST_SUCCESS,
     RUNS_PENDING,
     CHECKPOINT_LAST_COMMIT,
+    POLL_INTERVAL,
+    START_TIME,
 ];
 
 /// Histogram bucket bounds for run and step durations: one second up to two days.

@@ -44,22 +44,29 @@ impl MetricReader for SharedReader {
 
 type Labels = Vec<KeyValue>;
 
-/// Gauge values the poller sets and the SDK reads at collection time.
+/// Gauge values the poller sets and the SDK reads at collection time. Per-pipeline values are
+/// keyed by [`PipelineRef::key`], so a pipeline has one series each (replaced, not added to,
+/// when its labels change) and all of them go when it is no longer watched.
 #[derive(Debug, Default)]
 struct Gauges {
-    /// Runs in flight by (pipeline labels + state).
-    active: BTreeMap<String, (Labels, i64)>,
-    /// Last success (Unix seconds) by pipeline labels.
+    /// Runs in flight by (pipeline key, state).
+    active: BTreeMap<(String, &'static str), (Labels, i64)>,
+    /// Last success (Unix seconds).
     last_success: BTreeMap<String, (Labels, f64)>,
-    /// Configured SLA and success interval (seconds), by pipeline labels.
+    /// Last final failure (Unix seconds); its labels carry its `error.type`.
+    last_failure: BTreeMap<String, (Labels, f64)>,
+    /// Configured SLA and success interval (seconds).
     sla: BTreeMap<String, (Labels, f64)>,
     max_interval: BTreeMap<String, (Labels, f64)>,
-    /// Pipeline labels + team and project.
+    /// Pipeline labels + team, project and failure severity.
     info: BTreeMap<String, (Labels, f64)>,
-    /// Single values: last completed cycle, pending runs, last commit.
+    /// Single values: last completed cycle, pending runs, last commit, configured poll
+    /// interval, process start.
     poll_last_success: Option<f64>,
     runs_pending: i64,
     last_commit: Option<f64>,
+    poll_interval: Option<f64>,
+    start_time: Option<f64>,
 }
 
 fn per_pipeline(m: &BTreeMap<String, (Labels, f64)>) -> Vec<(Labels, f64)> {
@@ -68,6 +75,67 @@ fn per_pipeline(m: &BTreeMap<String, (Labels, f64)>) -> Vec<(Labels, f64)> {
 
 fn single(v: Option<f64>) -> Vec<(Labels, f64)> {
     v.map(|v| (Vec::new(), v)).into_iter().collect()
+}
+
+/// One exemplar of the run-duration histogram: a run recorded into the series, pointing at the
+/// root span of its trace (the deterministic ids of `docs/ids.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunExemplar {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// The run's duration (seconds).
+    pub value: f64,
+    /// The run's end (Unix nanoseconds).
+    pub time_unix_nano: u64,
+}
+
+/// The exemplars of the run-duration histogram: per series (its attributes), the latest run
+/// recorded into it in this process. Totals restored from the checkpoint bring none.
+#[derive(Debug, Clone, Default)]
+pub struct Exemplars {
+    by_series: BTreeMap<String, RunExemplar>,
+}
+
+impl Exemplars {
+    /// The key of a series: its attributes, sorted, whatever order they come in.
+    pub fn series_key<K: AsRef<str>, V: AsRef<str>>(
+        attrs: impl IntoIterator<Item = (K, V)>,
+    ) -> String {
+        let mut pairs: Vec<String> = attrs
+            .into_iter()
+            .map(|(k, v)| format!("{}={}", k.as_ref(), v.as_ref()))
+            .collect();
+        pairs.sort();
+        pairs.join("\u{1f}")
+    }
+
+    /// The exemplar of the series with this [`Exemplars::series_key`].
+    pub fn get(&self, series_key: &str) -> Option<&RunExemplar> {
+        self.by_series.get(series_key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_series.is_empty()
+    }
+
+    /// Keeps `e` for the series unless it holds a run that ended later (exemplars of one
+    /// series must not go back in time: Prometheus refuses out-of-order exemplars).
+    fn offer(&mut self, series_key: String, e: RunExemplar) {
+        match self.by_series.get(&series_key) {
+            Some(old) if old.time_unix_nano > e.time_unix_nano => {}
+            _ => {
+                self.by_series.insert(series_key, e);
+            }
+        }
+    }
+}
+
+fn kv_key(labels: &Labels) -> String {
+    Exemplars::series_key(labels.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())))
 }
 
 /// All instruments.
@@ -87,6 +155,7 @@ pub struct Telemetry {
     export_failures: Counter<u64>,
     export_lag: Histogram<f64>,
     gauges: Arc<Mutex<Gauges>>,
+    exemplars: Arc<Mutex<Exemplars>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -124,26 +193,16 @@ pub fn pipeline_labels(p: &PipelineRef) -> Labels {
 /// a count beyond this is taken as damage and skipped).
 const MAX_RESTORED_PER_BUCKET: u64 = 10_000_000;
 
-/// Labels of the run-duration histogram.
-fn duration_labels(pipeline: &Labels, result: &str, error_label: Option<&str>) -> Labels {
+/// Labels of the run-duration histogram (no `error.type`: it is on the errors counter, and
+/// each new exception class would add a series per bucket).
+fn duration_labels(pipeline: &Labels, result: &str) -> Labels {
     let mut l = pipeline.clone();
     l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.to_string()));
     l.push(KeyValue::new(
         sc::CICD_PIPELINE_RUN_STATE,
         RunPhase::Executing.as_str(),
     ));
-    if let Some(e) = error_label {
-        l.push(KeyValue::new(sc::ERROR_TYPE, e.to_string()));
-    }
     l
-}
-
-fn key_of(labels: &Labels) -> String {
-    labels
-        .iter()
-        .map(|kv| format!("{}={}", kv.key, kv.value))
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
 }
 
 impl Telemetry {
@@ -158,7 +217,10 @@ impl Telemetry {
             .with_reader(SharedReader(reader.clone()))
             .build();
         let m = provider.meter_with_scope(crate::convert::spans::scope());
-        let gauges = Arc::new(Mutex::new(Gauges::default()));
+        let gauges = Arc::new(Mutex::new(Gauges {
+            start_time: Some(crate::records::Millis::now().0 as f64 / 1000.0),
+            ..Gauges::default()
+        }));
 
         let g = gauges.clone();
         let _active = m
@@ -175,8 +237,9 @@ impl Telemetry {
             .build();
         // Gauges read from `Gauges` at collection time: per-pipeline maps and single values.
         type Read = fn(&Gauges) -> Vec<(Labels, f64)>;
-        let gauge_reads: [(MetricDef, Read); 7] = [
+        let gauge_reads: [(MetricDef, Read); 10] = [
             (sc::LAST_SUCCESS, |g| per_pipeline(&g.last_success)),
+            (sc::LAST_FAILURE, |g| per_pipeline(&g.last_failure)),
             (sc::PIPELINE_SLA, |g| per_pipeline(&g.sla)),
             (sc::PIPELINE_MAX_SUCCESS_INTERVAL, |g| {
                 per_pipeline(&g.max_interval)
@@ -185,6 +248,8 @@ impl Telemetry {
             (sc::POLL_LAST_SUCCESS, |g| single(g.poll_last_success)),
             (sc::CHECKPOINT_LAST_COMMIT, |g| single(g.last_commit)),
             (sc::RUNS_PENDING, |g| single(Some(g.runs_pending as f64))),
+            (sc::POLL_INTERVAL, |g| single(g.poll_interval)),
+            (sc::START_TIME, |g| single(g.start_time)),
         ];
         for (def, read) in gauge_reads {
             let g = gauges.clone();
@@ -224,6 +289,7 @@ impl Telemetry {
             export_failures,
             export_lag: hist(&m, sc::EXPORT_LAG, sc::FAST_BUCKETS),
             gauges,
+            exemplars: Default::default(),
             provider,
             reader,
         }
@@ -233,15 +299,31 @@ impl Telemetry {
     /// `error_label` is its `error.type` metric label, capped per pipeline
     /// ([`crate::state::Totals::error_label`]).
     pub fn record_run(&self, run: &PipelineRun, lag_secs: f64, error_label: Option<&str>) {
-        let Some(result) = run.result() else { return };
+        let (Some(result), Some(end)) = (run.result(), run.end) else {
+            return;
+        };
         let labels = pipeline_labels(&run.pipeline);
-        let duration_labels = duration_labels(&labels, result.as_str(), error_label);
+        let duration_labels = duration_labels(&labels, result.as_str());
         self.run_duration
             .record(run.duration_secs(), &duration_labels);
+        let key = crate::convert::spans::run_key(run);
+        if let Ok(mut ex) = self.exemplars.lock() {
+            ex.offer(
+                kv_key(&duration_labels),
+                RunExemplar {
+                    trace_id: key.trace_id().to_bytes(),
+                    span_id: key.root_span_id().to_bytes(),
+                    value: run.duration_secs(),
+                    time_unix_nano: u64::try_from(end.0.max(run.start.0))
+                        .unwrap_or(0)
+                        .saturating_mul(1_000_000),
+                },
+            );
+        }
         let mut l = labels.clone();
         l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.as_str()));
         self.runs.add(1, &l);
-        if run.sla_secs.is_some_and(|sla| run.duration_secs() > sla) {
+        if run.breached_sla() {
             self.sla_breaches.add(1, &labels);
         }
         if result.is_error() {
@@ -298,9 +380,11 @@ impl Telemetry {
             self.dpu_usage.add(t.dpu_seconds, &labels);
         }
         let bounds = sc::DURATION_BUCKETS;
+        // Stored by result and error type (`result|type`): the histograms of one result are
+        // refilled into its one series.
         for (key, h) in &t.durations {
-            let (result, et) = key.split_once('|').unwrap_or((key.as_str(), ""));
-            let l = duration_labels(&labels, result, (!et.is_empty()).then_some(et));
+            let result = key.split_once('|').map_or(key.as_str(), |(r, _)| r);
+            let l = duration_labels(&labels, result);
             for (i, (&c, &sum)) in h.counts.iter().zip(&h.sums).enumerate() {
                 // A stored histogram is data from disk: more buckets than today's (an older
                 // or newer version), a non-finite sum or an absurd count must not panic or hang.
@@ -321,7 +405,8 @@ impl Telemetry {
         }
     }
 
-    /// Sets the runs in flight: `(pipeline, state) → count`; pipelines absent read 0.
+    /// Sets the runs in flight: `(pipeline, state) → count`, every state of every watched
+    /// pipeline (0 when none); pipelines not in `known` lose their series.
     pub fn set_active(
         &self,
         counts: &BTreeMap<(PipelineRef, RunPhase), i64>,
@@ -330,16 +415,13 @@ impl Telemetry {
         let Ok(mut g) = self.gauges.lock() else {
             return;
         };
-        // Zero every series ever seen, so a run that ended shows as 0, not as a stale 1.
-        for (_, v) in g.active.values_mut() {
-            *v = 0;
-        }
+        g.active.clear();
         for p in known {
             for phase in [RunPhase::Pending, RunPhase::Executing, RunPhase::Finalizing] {
                 let n = counts.get(&(p.clone(), phase)).copied().unwrap_or(0);
                 let mut l = pipeline_labels(p);
                 l.push(KeyValue::new(sc::CICD_PIPELINE_RUN_STATE, phase.as_str()));
-                g.active.insert(key_of(&l), (l, n));
+                g.active.insert((p.key(), phase.as_str()), (l, n));
             }
         }
     }
@@ -365,7 +447,7 @@ impl Telemetry {
         let Ok(mut g) = self.gauges.lock() else {
             return;
         };
-        let key = key_of(&labels);
+        let key = p.key();
         match e.sla {
             Some(d) => g.sla.insert(key.clone(), (labels.clone(), d.as_secs_f64())),
             None => g.sla.remove(&key),
@@ -382,10 +464,37 @@ impl Telemetry {
             sc::PROJECT,
             e.project.clone().unwrap_or_default(),
         ));
+        info.push(KeyValue::new(
+            sc::FAILURE_SEVERITY,
+            e.failure_severity.map_or("", |s| s.as_str()),
+        ));
         g.info.insert(key, (info, 1.0));
     }
 
-    /// Records a completed cycle whose exports were acknowledged (Unix ms).
+    /// Drops every per-pipeline gauge series (info, SLA, success interval, last success, last
+    /// failure, runs in flight) of pipelines not in `watched`: a pipeline that is no longer
+    /// listed or no longer matches the config stops being reported, so its series go stale.
+    /// Its counters and histograms stay (they are cumulative, and come back where they were
+    /// if it is watched again).
+    pub fn retain_pipelines(&self, watched: &[PipelineRef]) {
+        let keep: std::collections::HashSet<String> = watched.iter().map(|p| p.key()).collect();
+        let Ok(mut g) = self.gauges.lock() else {
+            return;
+        };
+        let g = &mut *g;
+        for m in [
+            &mut g.info,
+            &mut g.sla,
+            &mut g.max_interval,
+            &mut g.last_success,
+            &mut g.last_failure,
+        ] {
+            m.retain(|k, _| keep.contains(k));
+        }
+        g.active.retain(|(k, _), _| keep.contains(k));
+    }
+
+    /// Records a completed cycle that read AWS and committed its checkpoint (Unix ms).
     pub fn set_poll_success(&self, at_ms: i64) {
         if let Ok(mut g) = self.gauges.lock() {
             g.poll_last_success = Some(at_ms as f64 / 1000.0);
@@ -409,10 +518,31 @@ impl Telemetry {
     /// Sets a pipeline's last success (epoch ms).
     pub fn set_last_success(&self, p: &PipelineRef, end_ms: i64) {
         if let Ok(mut g) = self.gauges.lock() {
-            let l = pipeline_labels(p);
             g.last_success
-                .insert(key_of(&l), (l, end_ms as f64 / 1000.0));
+                .insert(p.key(), (pipeline_labels(p), end_ms as f64 / 1000.0));
         }
+    }
+
+    /// Sets a pipeline's last final failure (epoch ms) and its `error.type` label: the
+    /// pipeline's one series, replacing one with another error type.
+    pub fn set_last_failure(&self, p: &PipelineRef, end_ms: i64, error_type: &str) {
+        if let Ok(mut g) = self.gauges.lock() {
+            let mut l = pipeline_labels(p);
+            l.push(KeyValue::new(sc::ERROR_TYPE, error_type.to_string()));
+            g.last_failure.insert(p.key(), (l, end_ms as f64 / 1000.0));
+        }
+    }
+
+    /// Sets the configured poll interval.
+    pub fn set_poll_interval(&self, d: Duration) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.poll_interval = Some(d.as_secs_f64());
+        }
+    }
+
+    /// The run-duration exemplars: per series, the latest run recorded into it.
+    pub fn exemplars(&self) -> Exemplars {
+        self.exemplars.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// Counts a fault of the bridge itself.
@@ -516,6 +646,7 @@ mod tests {
                 error_type: format!("com.example.Error{}", i % 30),
                 message: "boom".into(),
             }),
+            will_retry: false,
             dpu_seconds: Some(f64::from(i) * 0.5),
             url: None,
             sla_secs: Some(60.0),
@@ -567,6 +698,211 @@ mod tests {
             .collect();
         assert_eq!(types.len(), 21, "{types:?}");
         assert!(types.contains("_OTHER"));
+        // The duration histogram has one series per result, without `error_type`, live and
+        // restored (the stored `result|type` histograms merge into it).
+        let durations: Vec<&String> = a
+            .keys()
+            .filter(|k| k.starts_with("cicd_pipeline_run_duration_seconds_count"))
+            .collect();
+        assert_eq!(durations.len(), 4, "{durations:?}");
+        assert!(
+            a.keys()
+                .chain(b.keys())
+                .filter(|k| k.starts_with("cicd_pipeline_run_duration"))
+                .all(|k| !k.contains("error_type")),
+            "{a:?}"
+        );
+        // SLA breaches: runs longer than the 60 s SLA, cancellations excepted.
+        let breaches = (0..500)
+            .map(run)
+            .filter(|r| r.result() != Some(RunResult::Cancellation) && r.duration_secs() > 60.0)
+            .count() as f64;
+        let key = |m: &str| {
+            a.keys()
+                .find(|k| k.starts_with(m))
+                .unwrap_or_else(|| panic!("{m}"))
+                .clone()
+        };
+        assert_eq!(
+            a[&key("pipeline_bridge_pipeline_sla_breaches_total")],
+            breaches
+        );
+        assert_eq!(
+            b[&key("pipeline_bridge_pipeline_sla_breaches_total")],
+            breaches
+        );
+    }
+
+    fn text(t: &Telemetry) -> String {
+        crate::export::prometheus::render(&t.collect().unwrap())
+    }
+
+    /// The lines of series `name` (exactly: not its `_bucket` etc.).
+    fn lines<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|r| r.starts_with(['{', ' ']))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_failure_is_one_series_per_pipeline_with_its_error_type() {
+        let t = Telemetry::new(Resource::builder_empty().build());
+        let p = PipelineRef::glue_job("123456789012", "eu-west-1", "job");
+        let other = PipelineRef::glue_job("123456789012", "eu-west-1", "other");
+        let name = "pipeline_bridge_pipeline_last_failure_timestamp_seconds";
+        t.set_last_failure(&p, 1_000_000, "java.lang.OutOfMemoryError");
+        t.set_last_failure(&other, 3_000_000, "TIMEOUT");
+        let out = text(&t);
+        let l = lines(&out, name);
+        assert_eq!(l.len(), 2, "{out}");
+        assert!(l.iter().any(|l| l.contains("cicd_pipeline_name=\"job\"")
+            && l.contains("error_type=\"java.lang.OutOfMemoryError\"")
+            && l.ends_with(" 1000")));
+        // A newer failure of another type replaces the series: no stale second one.
+        t.set_last_failure(&p, 2_000_000, "_OTHER");
+        let out = text(&t);
+        let l: Vec<&str> = lines(&out, name)
+            .into_iter()
+            .filter(|l| l.contains("cicd_pipeline_name=\"job\""))
+            .collect();
+        assert_eq!(l.len(), 1, "{out}");
+        assert!(
+            l[0].contains("error_type=\"_OTHER\"") && l[0].ends_with(" 2000"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_pipeline_no_longer_watched_loses_its_gauges_but_not_its_counters() {
+        let t = Telemetry::new(Resource::builder_empty().build());
+        let gone = PipelineRef::glue_job("123456789012", "eu-west-1", "gone");
+        let kept = PipelineRef::state_machine("123456789012", "eu-west-1", "kept", "arn:sm");
+        let e = crate::config::Expectations {
+            sla: Some(Duration::from_secs(60)),
+            max_success_interval: Some(Duration::from_secs(3600)),
+            team: Some("data".into()),
+            project: None,
+            failure_severity: Some(crate::config::FailureSeverity::Critical),
+        };
+        for p in [&gone, &kept] {
+            t.set_pipeline(p, &e);
+            t.set_last_success(p, 1_000);
+            t.set_last_failure(p, 2_000, "E");
+        }
+        let mut counts = BTreeMap::new();
+        counts.insert((gone.clone(), RunPhase::Executing), 1);
+        t.set_active(&counts, &[gone.clone(), kept.clone()]);
+        let gauges = [
+            "pipeline_bridge_pipeline_info",
+            "pipeline_bridge_pipeline_sla_seconds",
+            "pipeline_bridge_pipeline_max_success_interval_seconds",
+            "pipeline_bridge_pipeline_last_success_timestamp_seconds",
+            "pipeline_bridge_pipeline_last_failure_timestamp_seconds",
+            "cicd_pipeline_run_active",
+        ];
+        let of = |out: &str, name: &str, p: &str| {
+            lines(out, name)
+                .into_iter()
+                .filter(|l| l.contains(&format!("cicd_pipeline_name=\"{p}\"")))
+                .count()
+        };
+        let out = text(&t);
+        for g in gauges {
+            assert!(
+                of(&out, g, "gone") > 0 && of(&out, g, "kept") > 0,
+                "{g}: {out}"
+            );
+        }
+        assert!(out.contains("failure_severity=\"critical\""), "{out}");
+
+        // The next cycle watches only `kept`.
+        t.retain_pipelines(std::slice::from_ref(&kept));
+        t.set_active(&BTreeMap::new(), std::slice::from_ref(&kept));
+        let out = text(&t);
+        for g in gauges {
+            assert_eq!(of(&out, g, "gone"), 0, "{g}: {out}");
+            assert!(of(&out, g, "kept") > 0, "{g}: {out}");
+        }
+        assert_eq!(
+            of(&out, "pipeline_bridge_pipeline_runs_total", "gone"),
+            5,
+            "counters stay: {out}"
+        );
+    }
+
+    #[test]
+    fn info_has_an_empty_failure_severity_when_none_is_configured() {
+        let t = Telemetry::new(Resource::builder_empty().build());
+        let p = PipelineRef::glue_job("1", "r", "job");
+        t.set_pipeline(&p, &crate::config::Expectations::default());
+        let out = text(&t);
+        let info = lines(&out, "pipeline_bridge_pipeline_info");
+        assert_eq!(info.len(), 1, "{out}");
+        assert!(
+            info[0].contains("failure_severity=\"\"") && info[0].contains("team=\"\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn poll_interval_and_start_time_are_single_gauges() {
+        let before = crate::records::Millis::now().0 as f64 / 1000.0;
+        let t = Telemetry::new(Resource::builder_empty().build());
+        let out = text(&t);
+        let start = lines(&out, "pipeline_bridge_start_time_seconds");
+        assert_eq!(start.len(), 1, "{out}");
+        let v: f64 = start[0].rsplit_once(' ').unwrap().1.parse().unwrap();
+        assert!(v >= before.floor() && v <= before + 60.0, "{v} vs {before}");
+        assert!(lines(&out, "pipeline_bridge_poll_interval_seconds").is_empty());
+        t.set_poll_interval(Duration::from_secs(90));
+        let out = text(&t);
+        assert_eq!(
+            lines(&out, "pipeline_bridge_poll_interval_seconds"),
+            ["pipeline_bridge_poll_interval_seconds 90"]
+        );
+    }
+
+    #[test]
+    fn each_duration_series_keeps_the_latest_run_as_its_exemplar() {
+        let t = Telemetry::new(Resource::builder_empty().build());
+        let mut a = run(0); // success
+        a.run_id = "a".into();
+        let mut b = run(4); // success, later end
+        b.run_id = "b".into();
+        b.end = Some(Millis(a.end.unwrap().0 + 10_000));
+        let mut c = run(1); // failure
+        c.run_id = "c".into();
+        t.record_run(&b, 0.0, None);
+        t.record_run(&a, 0.0, None); // exported later, ended earlier: not the exemplar
+        t.record_run(&c, 0.0, Some("E"));
+        let ex = t.exemplars();
+        assert_eq!(ex.len(), 2);
+        let key = |result: &str| {
+            let mut l = pipeline_labels(&b.pipeline);
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.to_string()));
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RUN_STATE, "executing"));
+            kv_key(&l)
+        };
+        let got = ex.get(&key("success")).unwrap();
+        let k = crate::convert::spans::run_key(&b);
+        assert_eq!(got.trace_id, k.trace_id().to_bytes());
+        assert_eq!(got.span_id, k.root_span_id().to_bytes());
+        assert_eq!(got.value, b.duration_secs());
+        assert_eq!(got.time_unix_nano, b.end.unwrap().0 as u64 * 1_000_000);
+        let got = ex.get(&key("failure")).unwrap();
+        assert_eq!(
+            got.trace_id,
+            crate::convert::spans::run_key(&c).trace_id().to_bytes()
+        );
+        // Restored totals bring no exemplar.
+        let restarted = Telemetry::new(Resource::builder_empty().build());
+        let mut totals = Totals::default();
+        totals.count(&a, sc::DURATION_BUCKETS);
+        restarted.restore(&a.pipeline, &totals);
+        assert!(restarted.exemplars().is_empty());
     }
 
     #[test]

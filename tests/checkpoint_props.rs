@@ -10,10 +10,15 @@
 //! 2. every run is counted (metrics are recorded after the commit) exactly once, and the
 //!    totals committed with the checkpoint (restored after a restart) say the same;
 //! 3. without failed commits, every run is delivered exactly once;
-//! 4. nothing is stuck: after the drain, no run is pending or in flight in the checkpoint.
+//! 4. nothing is stuck: after the drain, no run is pending or in flight in the checkpoint;
+//! 5. the checkpoint's last success and last final failure are the latest (by end, clamped to
+//!    the clock of the cycle that exported it) of the runs counted, whatever order they were
+//!    exported in; a failure AWS retries is no final failure.
 
 use pipeline_otel_bridge::aws::AwsError;
-use pipeline_otel_bridge::model::{PipelineRef, PipelineRun, RunPhase, RunResult, RunStatus};
+use pipeline_otel_bridge::model::{
+    PipelineRef, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
+};
 use pipeline_otel_bridge::poller::next_checkpoint;
 use pipeline_otel_bridge::records::Millis;
 use pipeline_otel_bridge::source::{self, RunSource};
@@ -40,6 +45,16 @@ struct SimRun {
     delay: i64,
     /// Its reported start lies 30 days ahead (clock skew, bad data).
     future: bool,
+    outcome: SimOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SimOutcome {
+    Success,
+    /// Failed, and AWS does not retry it.
+    Failure,
+    /// Failed, and AWS runs it again (a Glue attempt below `MaxRetries`).
+    RetriedFailure,
 }
 
 impl SimRun {
@@ -141,20 +156,30 @@ impl RunSource for SimAws<'_> {
 
     fn to_run(&self, rec: &SimRun) -> Option<PipelineRun> {
         let ended = rec.end <= self.now;
+        let failed = rec.outcome != SimOutcome::Success;
         Some(PipelineRun {
             pipeline: PipelineRef::glue_job("123456789012", "sim-1", "job"),
             run_id: rec.id.clone(),
             attempt: 0,
             previous_run_id: None,
-            aws_state: if ended { "SUCCEEDED" } else { "RUNNING" }.into(),
-            status: if ended {
-                RunStatus::Ended(RunResult::Success)
-            } else {
-                RunStatus::InFlight(RunPhase::Executing)
+            aws_state: match (ended, failed) {
+                (false, _) => "RUNNING",
+                (true, false) => "SUCCEEDED",
+                (true, true) => "FAILED",
+            }
+            .into(),
+            status: match (ended, failed) {
+                (false, _) => RunStatus::InFlight(RunPhase::Executing),
+                (true, false) => RunStatus::Ended(RunResult::Success),
+                (true, true) => RunStatus::Ended(RunResult::Failure),
             },
             start: Millis(rec.reported_start()),
             end: ended.then(|| Millis(rec.end - rec.start + rec.reported_start())),
-            error: None,
+            error: (ended && failed).then(|| RunError {
+                error_type: format!("E{}", rec.id.len() + rec.end as usize % 3),
+                message: String::new(),
+            }),
+            will_retry: ended && rec.outcome == SimOutcome::RetriedFailure,
             dpu_seconds: None,
             url: None,
             sla_secs: None,
@@ -187,13 +212,19 @@ fn arb_run(i: usize) -> impl Strategy<Value = SimRun> {
         prop_oneof![4 => 0..3 * POLL, 1 => 3 * POLL..20 * POLL],
         0..RESCAN,
         prop::bool::weighted(0.05),
+        prop_oneof![
+            2 => Just(SimOutcome::Success),
+            1 => Just(SimOutcome::Failure),
+            1 => Just(SimOutcome::RetriedFailure),
+        ],
     )
-        .prop_map(move |(start, dur, delay, future)| SimRun {
+        .prop_map(move |(start, dur, delay, future, outcome)| SimRun {
             id: format!("jr_{i:03}"),
             start: T0 + start,
             end: T0 + start + dur,
             delay,
             future,
+            outcome,
         })
 }
 
@@ -230,6 +261,10 @@ struct Outcome {
     counted: BTreeMap<String, u32>,
     final_cp: Checkpoint,
     commit_failures: u32,
+    /// Latest end (clamped to the exporting cycle's clock) of the counted successes, and of
+    /// the counted final failures with their error types.
+    last_success: Option<i64>,
+    last_failure: Option<(i64, Vec<String>)>,
 }
 
 fn simulate(runs: &[SimRun], faults: &[Faults], order: u64) -> Outcome {
@@ -297,6 +332,18 @@ fn simulate(runs: &[SimRun], faults: &[Faults], order: u64) -> Outcome {
         cp = next;
         for run in scan.finished.iter().filter(|r| acked.contains(&r.run_id)) {
             *out.counted.entry(run.run_id.clone()).or_default() += 1;
+            let end = run.end.unwrap().0.min(clock);
+            let outcome = runs.iter().find(|r| r.id == run.run_id).unwrap().outcome;
+            if outcome == SimOutcome::Success {
+                out.last_success = out.last_success.max(Some(end));
+            } else if outcome == SimOutcome::Failure {
+                let et = run.error.as_ref().unwrap().error_type.clone();
+                match &mut out.last_failure {
+                    Some((e, types)) if *e == end => types.push(et),
+                    Some((e, _)) if *e > end => {}
+                    _ => out.last_failure = Some((end, vec![et])),
+                }
+            }
         }
     }
     out.final_cp = cp;
@@ -335,6 +382,20 @@ fn check(runs: &[SimRun], o: &Outcome) -> Result<(), TestCaseError> {
         "stuck in flight: {:?}",
         o.final_cp.in_flight
     );
+    prop_assert_eq!(o.final_cp.last_success, o.last_success);
+    match (&o.final_cp.last_failure, &o.last_failure) {
+        (None, None) => {}
+        (Some(got), Some((end, types))) => {
+            prop_assert_eq!(got.end_ms, *end);
+            prop_assert!(
+                types.contains(&got.error_type),
+                "{:?} not in {:?}",
+                got,
+                types
+            );
+        }
+        (got, want) => prop_assert!(false, "last failure {:?}, expected {:?}", got, want),
+    }
     Ok(())
 }
 
@@ -376,6 +437,7 @@ fn finished_runs_survive_a_failed_export_next_to_a_run_in_flight() {
             end: T0 + 1000,
             delay: 0,
             future: false,
+            outcome: SimOutcome::Success,
         },
         SimRun {
             id: "old-2".into(),
@@ -383,6 +445,7 @@ fn finished_runs_survive_a_failed_export_next_to_a_run_in_flight() {
             end: T0 + 3000,
             delay: 0,
             future: false,
+            outcome: SimOutcome::Success,
         },
         SimRun {
             id: "running".into(),
@@ -390,6 +453,7 @@ fn finished_runs_survive_a_failed_export_next_to_a_run_in_flight() {
             end: T0 + 40 * POLL,
             delay: 0,
             future: false,
+            outcome: SimOutcome::Success,
         },
     ];
     let mut faults = vec![Faults::default(); FAULTY_CYCLES as usize];
@@ -412,6 +476,7 @@ fn a_run_dated_in_the_future_does_not_hide_the_next_one() {
             end: T0 + 1000,
             delay: 0,
             future: true,
+            outcome: SimOutcome::Success,
         },
         SimRun {
             id: "next".into(),
@@ -419,6 +484,7 @@ fn a_run_dated_in_the_future_does_not_hide_the_next_one() {
             end: T0 + 4 * POLL,
             delay: 0,
             future: false,
+            outcome: SimOutcome::Success,
         },
     ];
     let o = simulate(&runs, &[], 1);

@@ -250,3 +250,62 @@ fn glue_retry_links_to_previous_attempt() {
         "each attempt is its own trace"
     );
 }
+
+#[test]
+fn a_failed_glue_attempt_below_max_retries_will_be_retried() {
+    use pipeline_otel_bridge::records::GlueJob;
+    let job = |max_retries| GlueJob {
+        name: "j".into(),
+        max_retries,
+        ..Default::default()
+    };
+    let will_retry_attr = |run: &PipelineRun| {
+        spans::to_spans(run)[0]
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "pipeline_bridge.run.will_retry")
+            .map(|kv| kv.value.clone())
+    };
+    // (state, attempt, MaxRetries) → Glue runs it again?
+    for (state, attempt, max, want) in [
+        ("FAILED", 0, Some(1), true),
+        ("FAILED", 1, Some(2), true),
+        ("FAILED", 1, Some(1), false), // the last attempt
+        ("FAILED", 0, Some(0), false),
+        ("FAILED", 0, None, false),     // job definition unknown
+        ("TIMEOUT", 0, Some(3), false), // Glue does not retry a time-out
+        ("ERROR", 0, Some(3), false),
+        ("STOPPED", 0, Some(3), false),
+        ("SUCCEEDED", 0, Some(3), false),
+        ("RUNNING", 0, Some(3), false),
+    ] {
+        let mut r = glue_run(state, Some("java.lang.OutOfMemoryError: heap"));
+        r.attempt = attempt;
+        let j = job(max);
+        let run = glue::to_run(ACCOUNT, REGION, Some(&j), &r).unwrap();
+        assert_eq!(run.will_retry, want, "{state} attempt {attempt} of {max:?}");
+        if run.result().is_some() {
+            let attr = will_retry_attr(&run);
+            assert_eq!(
+                attr,
+                want.then_some(opentelemetry::Value::Bool(true)),
+                "{state} attempt {attempt} of {max:?}"
+            );
+            assert_eq!(
+                run.is_final_failure(),
+                !want && run.result().unwrap().is_error()
+            );
+        }
+        if want {
+            // Still a failure: status Error, counted as such.
+            assert_eq!(run.result(), Some(RunResult::Failure));
+            assert!(matches!(
+                spans::to_spans(&run)[0].status,
+                Status::Error { .. }
+            ));
+        }
+    }
+    // Without a job definition (the `runs` view of a single run) nothing is assumed.
+    let r = glue_run("FAILED", None);
+    assert!(!glue::to_run(ACCOUNT, REGION, None, &r).unwrap().will_retry);
+}

@@ -802,7 +802,7 @@ fn listen_serves_prometheus_metrics_and_health_and_sla_is_flagged() {
     for line in [
         format!("pipeline_bridge_pipeline_sla_seconds{{{etl}}} 240"),
         format!("pipeline_bridge_pipeline_max_success_interval_seconds{{{etl}}} 21600"),
-        format!(r#"pipeline_bridge_pipeline_info{{{etl},project="lakehouse",team="orders"}} 1"#),
+        r#"pipeline_bridge_pipeline_info{cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",failure_severity="",pipeline_bridge_pipeline_kind="glue-job",project="lakehouse",team="orders"} 1"#.to_string(),
         r#"pipeline_bridge_pipeline_runs_total{cicd_pipeline_name="test-etl",cicd_pipeline_result="success",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 2"#.to_string(),
         r#"pipeline_bridge_pipeline_runs_total{cicd_pipeline_name="test-etl",cicd_pipeline_result="timeout",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"} 0"#.to_string(),
         r#"cicd_pipeline_run_errors_total{cicd_pipeline_name="test-etl",cloud_account_id="123456789012",cloud_region="us-east-1",error_type="java.lang.OutOfMemoryError",pipeline_bridge_pipeline_kind="glue-job"} 1"#.to_string(),
@@ -1005,4 +1005,264 @@ fn check_runs_and_config_errors() {
         stderr.contains("bridge.toml") && stderr.contains("line 3") && stderr.contains("incldue"),
         "{stderr}"
     );
+}
+
+/// `/metrics` lines of series `name` (exactly that name) whose labels include `label`.
+fn series_lines<'a>(metrics: &'a str, name: &str, label: &str) -> Vec<&'a str> {
+    metrics
+        .lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with('{')))
+        .filter(|l| l.contains(label))
+        .collect()
+}
+
+fn line_value(line: &str) -> f64 {
+    line.rsplit_once(' ').unwrap().1.parse().unwrap()
+}
+
+/// The last final failure per pipeline: a Glue attempt that Glue retries (the seeded jobs have
+/// `MaxRetries` 1; test-etl's attempt 0 failed, attempt 1 succeeded) is counted and traced but
+/// is no last failure, while test-batch's latest failure is, with its error type; the value
+/// survives a restart (checkpoint). Also: a pipeline no longer listed loses its gauges; the
+/// SLA breach count leaves out cancellations; the duration histogram has no `error_type` and
+/// its points carry the latest run's trace as exemplar; the poll interval, start time and
+/// failure severity are exported.
+#[test]
+fn last_failure_skips_glue_retries_and_survives_a_restart_and_unwatched_pipelines_go() {
+    let moto = Moto::start("test");
+    moto.python(
+        "client('glue').create_job(Name='retired-job', Role='arn:aws:iam::123456789012:role/glue', \
+           Command={'Name': 'glueetl', 'ScriptLocation': 's3://scripts/retired.py'}, \
+           ExecutionProperty={'MaxConcurrentRuns': 10}, WorkerType='G.1X', NumberOfWorkers=2)\n\
+         now = time.time()\n\
+         inject('/_inject/glue-job-run-create', {'JobName': 'retired-job', 'fields': {'JobRunState': 'SUCCEEDED', \
+                'StartedOn': now - 900.25, 'CompletedOn': now - 600.5}})\n",
+    );
+    let col = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "poll_interval = \"1s\"\ndiscovery_interval = \"1s\"\n\
+         [[pipelines]]\nmatch = \"test-batch\"\nsla = \"30s\"\nfailure_severity = \"critical\"\n",
+    );
+    let (cfg, state) = (
+        cfg.to_str().unwrap().to_string(),
+        dir.path().join("state").to_str().unwrap().to_string(),
+    );
+    let port = common::free_port();
+    let m = col.mark();
+    let child = common::bridge_cmd(&moto.endpoint)
+        .args(["run", "--config", &cfg, "--state", &state])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &col.grpc)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = common::Server {
+        child,
+        name: "bridge",
+    };
+    let t = std::time::Instant::now();
+    while common::http_get(port, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(t.elapsed().as_secs() < 30, "/readyz never became ready");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let metrics = common::http_get(port, "/metrics").unwrap().1;
+    let r = col.received_since(m);
+    let (etl, batch) = (glue_runs(&moto, "test-etl"), glue_runs(&moto, "test-batch"));
+    let last_failure = "pipeline_bridge_pipeline_last_failure_timestamp_seconds";
+    let name = |n: &str| format!("cicd_pipeline_name=\"{n}\"");
+
+    // The retried attempt: a failure on its trace and in the counts, flagged, no last failure.
+    let retried = r.root_of_run(run_id(&etl[1]));
+    assert_eq!(retried.attr("cicd.pipeline.result"), Some("failure"));
+    assert_eq!(retried.attr("pipeline_bridge.run.will_retry"), Some("true"));
+    assert_eq!(
+        r.root_of_run(run_id(&etl[2]))
+            .attr("pipeline_bridge.run.will_retry"),
+        None
+    );
+    assert!(
+        series_lines(&metrics, last_failure, &name("test-etl")).is_empty(),
+        "{metrics}"
+    );
+    let etl_failures = series_lines(
+        &metrics,
+        "pipeline_bridge_pipeline_runs_total",
+        &name("test-etl"),
+    );
+    assert!(
+        etl_failures
+            .iter()
+            .any(|l| l.contains("cicd_pipeline_result=\"failure\"") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // test-batch: its latest failure (the ERROR run) with its error type; Glue retries no
+    // ERROR or TIMEOUT.
+    let latest = r.root_of_run(run_id(&batch[2]));
+    assert_eq!(latest.attr("pipeline_bridge.run.will_retry"), None);
+    let et = latest.attr("error.type").unwrap().to_string();
+    let lf = series_lines(&metrics, last_failure, &name("test-batch"));
+    assert_eq!(lf.len(), 1, "{metrics}");
+    assert!(lf[0].contains(&format!("error_type=\"{et}\"")), "{}", lf[0]);
+    let batch_end = batch[2]["CompletedOn"].as_f64().unwrap();
+    assert!((line_value(lf[0]) - batch_end).abs() < 0.01, "{}", lf[0]);
+    assert_eq!(
+        series_lines(&metrics, last_failure, &name("customer-sync")).len(),
+        1,
+        "a failed execution too"
+    );
+    // The same over OTLP.
+    let pipe = |n: &'static str| [("cicd.pipeline.name", n)];
+    assert!(r
+        .points(
+            "pipeline_bridge.pipeline.last_failure.timestamp",
+            &pipe("test-etl")
+        )
+        .is_empty());
+    let otlp_lf = r.points(
+        "pipeline_bridge.pipeline.last_failure.timestamp",
+        &pipe("test-batch"),
+    );
+    assert_eq!(otlp_lf.len(), 1);
+    assert_eq!(otlp_lf[0].attrs.get("error.type"), Some(&et));
+    assert!((otlp_lf[0].value - batch_end).abs() < 0.01);
+
+    // SLA 30 s on test-batch: the 300 s time-out breaches it, the 45 s stop does not count.
+    assert_eq!(
+        series_lines(
+            &metrics,
+            "pipeline_bridge_pipeline_sla_breaches_total",
+            &name("test-batch")
+        )
+        .iter()
+        .map(|l| line_value(l))
+        .collect::<Vec<_>>(),
+        [1.0],
+        "{metrics}"
+    );
+    // Failure severity on the info series, empty where none is configured.
+    let info = |n: &str| series_lines(&metrics, "pipeline_bridge_pipeline_info", &name(n));
+    assert!(info("test-batch")[0].contains("failure_severity=\"critical\""));
+    assert!(info("test-etl")[0].contains("failure_severity=\"\""));
+    // Single gauges of the bridge itself.
+    assert!(metrics
+        .lines()
+        .any(|l| l == "pipeline_bridge_poll_interval_seconds 1"));
+    let start = metrics
+        .lines()
+        .find(|l| l.starts_with("pipeline_bridge_start_time_seconds "))
+        .map(line_value)
+        .expect("start time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(start <= now && start > now - 120.0, "{start} vs {now}");
+    // The duration histogram: no error type; each point's exemplar is its latest run's trace.
+    assert!(metrics
+        .lines()
+        .filter(|l| l.starts_with("cicd_pipeline_run_duration_seconds"))
+        .all(|l| !l.contains("error_type")));
+    let points = r.points(
+        "cicd.pipeline.run.duration",
+        &[
+            ("cicd.pipeline.name", "test-batch"),
+            ("cicd.pipeline.result", "error"),
+        ],
+    );
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].exemplars.len(), 1, "{:?}", points[0]);
+    let ex = &points[0].exemplars[0];
+    assert_eq!(ex.get("Trace ID"), Some(&latest.trace_id));
+    assert_eq!(ex.get("Span ID"), Some(&latest.id));
+    let etl_ok = r.points(
+        "cicd.pipeline.run.duration",
+        &[
+            ("cicd.pipeline.name", "test-etl"),
+            ("cicd.pipeline.result", "success"),
+        ],
+    );
+    assert_eq!(
+        etl_ok[0].exemplars[0].get("Trace ID"),
+        Some(&r.root_of_run(run_id(&etl[2])).trace_id),
+        "the success that ended last"
+    );
+
+    // A job that goes away loses its gauges in a following cycle; its counters stay.
+    assert_eq!(info("retired-job").len(), 1, "{metrics}");
+    moto.python("client('glue').delete_job(JobName='retired-job')\n");
+    let t = std::time::Instant::now();
+    let metrics = loop {
+        let metrics = common::http_get(port, "/metrics").unwrap().1;
+        if series_lines(
+            &metrics,
+            "pipeline_bridge_pipeline_info",
+            &name("retired-job"),
+        )
+        .is_empty()
+        {
+            break metrics;
+        }
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "retired-job still reported: {metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for gauge in [
+        "pipeline_bridge_pipeline_last_success_timestamp_seconds",
+        "cicd_pipeline_run_active",
+    ] {
+        assert!(
+            series_lines(&metrics, gauge, &name("retired-job")).is_empty(),
+            "{gauge}: {metrics}"
+        );
+    }
+    assert_eq!(
+        series_lines(
+            &metrics,
+            "pipeline_bridge_pipeline_runs_total",
+            &name("retired-job")
+        )
+        .len(),
+        5
+    );
+    assert_eq!(
+        series_lines(&metrics, last_failure, &name("test-batch")).len(),
+        1
+    );
+    drop(guard);
+
+    // A restart: nothing new to export, the last failure comes back from the checkpoint.
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let m = col.mark();
+    let out = bridge(
+        &["run", "--once", "--config", &cfg, "--state", &state],
+        &env,
+    );
+    assert!(out.status.success());
+    let r2 = col.received_since(m);
+    assert!(r2.spans.is_empty(), "nothing new to export");
+    let lf2 = r2.points(
+        "pipeline_bridge.pipeline.last_failure.timestamp",
+        &pipe("test-batch"),
+    );
+    assert_eq!(lf2.len(), 1);
+    assert_eq!(lf2[0].attrs.get("error.type"), Some(&et));
+    assert!((lf2[0].value - batch_end).abs() < 0.01);
+    assert!(r2
+        .points(
+            "pipeline_bridge.pipeline.last_failure.timestamp",
+            &pipe("test-etl")
+        )
+        .is_empty());
+    // Restored totals carry no exemplar.
+    assert!(r2
+        .points("cicd.pipeline.run.duration", &pipe("test-batch"))
+        .iter()
+        .all(|p| p.exemplars.is_empty()));
 }

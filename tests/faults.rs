@@ -748,3 +748,80 @@ fn an_outage_does_not_read_histories_again_every_cycle() {
         "4 executions, each history read once in 3 cycles: {last}"
     );
 }
+
+/// Invariant: a cycle in which every AWS read fails is no successful poll (the last-poll gauge
+/// must age so that PipelineBridgeNotPolling pages), while one pipeline denied among readable
+/// ones is a successful poll (its own alert is PipelineBridgeAwsErrors).
+#[test]
+fn a_bridge_that_can_read_nothing_from_aws_is_not_polling() {
+    let metrics_after_cycles = |faults: &[serde_json::Value]| -> String {
+        let rig = Rig::start();
+        for f in faults {
+            rig.moto.post("/_inject/fault", f.clone());
+        }
+        let port = common::free_port();
+        let state = rig.state();
+        let listen = format!("127.0.0.1:{port}");
+        let cfg = common::write_config(rig.dir.path(), "poll_interval = \"1s\"\n");
+        let child = spawn_bridge(
+            &rig.moto.endpoint,
+            Some(&rig.col.grpc),
+            &[
+                "run",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--state",
+                state.to_str().unwrap(),
+                "--listen",
+                &listen,
+            ],
+            &[],
+        );
+        let _child = common::Server {
+            child,
+            name: "bridge",
+        };
+        // Several cycles (1 s apart) after the first.
+        let t = std::time::Instant::now();
+        loop {
+            let body = common::http_get(port, "/metrics")
+                .map(|r| r.1)
+                .unwrap_or_default();
+            if body.contains("pipeline_bridge_poll_cycle_duration_seconds_count")
+                && t.elapsed() > Duration::from_secs(4)
+            {
+                return body;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "no cycle: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let gauge = "pipeline_bridge_poll_last_success_timestamp_seconds";
+    let denied = |target: &str, m: &str| {
+        serde_json::json!({"target": target, "match": m, "code": "AccessDeniedException",
+            "message": "not authorized", "count": -1})
+    };
+    // Every listing denied: nothing is read.
+    let none = metrics_after_cycles(&[
+        denied("AWSGlue.GetJobRuns", ""),
+        denied("AWSStepFunctions.ListExecutions", ""),
+    ]);
+    assert!(
+        none.contains("pipeline_bridge_poll_cycle_duration_seconds_count{outcome=\"error\""),
+        "the cycles failed: {none}"
+    );
+    assert!(
+        !none.lines().any(|l| l.starts_with(gauge)),
+        "no successful poll while every AWS read fails:\n{none}"
+    );
+    assert!(
+        none.contains("pipeline_bridge_start_time_seconds"),
+        "{none}"
+    );
+    // One job denied, the others read: polling.
+    let some = metrics_after_cycles(&[denied("AWSGlue.GetJobRuns", "test-batch")]);
+    assert!(
+        some.lines().any(|l| l.starts_with(gauge)),
+        "one pipeline denied among readable ones is still a successful poll:\n{some}"
+    );
+}

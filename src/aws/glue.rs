@@ -101,6 +101,7 @@ fn job(j: &Job) -> GlueJob {
         max_capacity: j.max_capacity(),
         glue_version: j.glue_version().map(str::to_string),
         timeout: j.timeout(),
+        max_retries: Some(j.max_retries()),
     }
 }
 

@@ -96,6 +96,8 @@ pub fn to_run(
         _ => None,
     };
 
+    let will_retry = will_retry(job, run);
+
     let worker_type = run
         .worker_type
         .clone()
@@ -153,6 +155,7 @@ pub fn to_run(
         start,
         end,
         error,
+        will_retry,
         dpu_seconds: dpu,
         sla_secs: None,
         url: Some(format!(
@@ -164,6 +167,16 @@ pub fn to_run(
         attributes,
         tasks: Vec::new(),
     })
+}
+
+/// Whether Glue will run this failed attempt again: Glue retries a run that ends `FAILED`
+/// (not `TIMEOUT`, `ERROR` or `STOPPED`) while its attempt number (0 for the first run) is
+/// below the job's `MaxRetries`.
+pub fn will_retry(job: Option<&GlueJob>, run: &GlueJobRun) -> bool {
+    run.job_run_state == "FAILED"
+        && job
+            .and_then(|j| j.max_retries)
+            .is_some_and(|max| run.attempt >= 0 && run.attempt < max)
 }
 
 fn state_or_other(state: &str) -> String {

@@ -104,6 +104,8 @@ pub fn to_run(
         start,
         end,
         error,
+        // An execution is run again only by a redrive someone starts.
+        will_retry: false,
         dpu_seconds: None,
         sla_secs: None,
         url: Some(format!(

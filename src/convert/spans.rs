@@ -83,6 +83,9 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
             run.duration_secs() > sla,
         ));
     }
+    if run.will_retry {
+        attributes.push(KeyValue::new(sc::BRIDGE_RUN_WILL_RETRY, true));
+    }
     let (status, events) = error_parts(result, run.error.as_ref(), end);
     if let Some(err) = &run.error {
         attributes.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));
@@ -328,6 +331,7 @@ pub(crate) mod tests {
             start: Millis(t0),
             end: Some(Millis(t0 + 3_600_000)),
             error: None,
+            will_retry: false,
             dpu_seconds: None,
             url: None,
             sla_secs: None,

@@ -232,6 +232,7 @@ mod tests {
             start: Millis(t0),
             end: Some(Millis(t0 + 10)),
             error: None,
+            will_retry: false,
             dpu_seconds: None,
             url: None,
             sla_secs: None,

@@ -8,8 +8,13 @@
 //! last on each request: by a tonic interceptor (gRPC) and by an HTTP client wrapper (HTTP),
 //! which replace whatever the crate put under the same names. Endpoint passwords and header
 //! values never reach a message: every error text is scrubbed ([`settings::scrub`]).
+//!
+//! Metrics are sent by the bridge's own client ([`metrics`]) over the same settings: the SDK's
+//! data points cannot carry exemplars, so the collected metrics are converted to the OTLP
+//! request here, and the run-duration points get theirs before it is sent.
 
 pub mod batch;
+pub mod metrics;
 pub mod prometheus;
 pub mod settings;
 
@@ -17,12 +22,9 @@ use crate::config::{Compression, OtlpConfig, Protocol};
 use crate::errors::error_chain;
 use crate::model::PipelineRef;
 use crate::semconv as sc;
+pub use metrics::MetricSender;
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{
-    MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
-};
-use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::Resource;
 pub use settings::{redact_url, Settings};
@@ -243,6 +245,35 @@ impl opentelemetry_http::HttpClient for HeadersClient {
     }
 }
 
+/// The TLS settings of a gRPC channel: for an `https://` endpoint, the webpki and system roots
+/// (tonic trusts none by default) plus the configured CA; `None` for plain text.
+fn grpc_tls(s: &Settings, ca_pem: Option<&[u8]>) -> Option<tonic::transport::ClientTlsConfig> {
+    if !s.endpoint.to_ascii_lowercase().starts_with("https://") {
+        return None;
+    }
+    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+    if let Some(pem) = ca_pem {
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    Some(tls)
+}
+
+/// The HTTP client of a signal: its timeout, and the configured CA besides the usual roots.
+fn http_client(
+    s: &Settings,
+    signal: Signal,
+    certs: Option<Vec<reqwest::Certificate>>,
+) -> Result<reqwest::Client, ExportError> {
+    let mut client = reqwest::Client::builder().timeout(s.timeout);
+    if let Some(certs) = certs {
+        client = client.tls_certs_merge(certs);
+    }
+    client.build().map_err(|e| ExportError::Config {
+        signal: signal.as_str(),
+        message: format!("HTTP client: {}", error_chain(&e)),
+    })
+}
+
 macro_rules! configure {
     ($builder:expr, $s:expr, $cfg:expr, $signal:expr) => {{
         let s: &Settings = $s;
@@ -256,13 +287,7 @@ macro_rules! configure {
                     .with_endpoint(s.endpoint.clone())
                     .with_timeout(s.timeout)
                     .with_interceptor(MetadataInterceptor::new(s, signal)?);
-                // tonic trusts no roots by default: give https endpoints the webpki and system
-                // roots, plus the configured CA.
-                if s.endpoint.to_ascii_lowercase().starts_with("https://") {
-                    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
-                    if let Some((pem, _)) = ca {
-                        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
-                    }
+                if let Some(tls) = grpc_tls(s, ca.as_ref().map(|(pem, _)| pem.as_slice())) {
                     b = b.with_tls_config(tls);
                 }
                 if cfg.compression == Some(Compression::Gzip) {
@@ -271,14 +296,7 @@ macro_rules! configure {
                 b.build()
             }
             Protocol::HttpProtobuf => {
-                let mut client = reqwest::Client::builder().timeout(s.timeout);
-                if let Some((_, certs)) = ca {
-                    client = client.tls_certs_merge(certs);
-                }
-                let client = client.build().map_err(|e| ExportError::Config {
-                    signal: signal.as_str(),
-                    message: format!("HTTP client: {}", error_chain(&e)),
-                })?;
+                let client = http_client(s, signal, ca.map(|(_, certs)| certs))?;
                 let mut b = $builder
                     .with_http()
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -366,42 +384,6 @@ impl TraceSender {
             .await
             .map_err(|e| ExportError::Send {
                 signal: "traces",
-                endpoint: self.endpoint.clone(),
-                message: settings::scrub(&error_chain(&e), &self.secrets),
-            })
-    }
-}
-
-/// Sends collected metrics.
-pub struct MetricSender {
-    exporter: MetricExporter,
-    endpoint: String,
-    secrets: Vec<String>,
-}
-
-impl MetricSender {
-    pub fn new(cfg: &OtlpConfig) -> Result<Self, ExportError> {
-        Self::with_env(cfg, &settings::process_env)
-    }
-
-    /// Like [`MetricSender::new`], reading variables from `env`.
-    pub fn with_env(cfg: &OtlpConfig, env: settings::Lookup) -> Result<Self, ExportError> {
-        let s = Settings::resolve(cfg, Signal::Metrics, env)?;
-        let b = MetricExporter::builder();
-        let exporter: MetricExporter = configure!(b, &s, cfg, Signal::Metrics)?;
-        Ok(MetricSender {
-            exporter,
-            endpoint: redact_url(&s.endpoint),
-            secrets: s.secrets(),
-        })
-    }
-
-    pub async fn send(&self, metrics: &ResourceMetrics) -> Result<(), ExportError> {
-        self.exporter
-            .export(metrics)
-            .await
-            .map_err(|e| ExportError::Send {
-                signal: "metrics",
                 endpoint: self.endpoint.clone(),
                 message: settings::scrub(&error_chain(&e), &self.secrets),
             })
@@ -572,6 +554,43 @@ mod tests {
         assert!(head.contains("\r\nx-token: a%41b\r\n"), "{head}");
         assert!(head.contains("\r\nx-raw: c%zz\r\n"), "{head}");
         assert!(head.contains("\r\nx-upper: v\r\n"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn metrics_over_http_carry_the_config_headers_and_gzip() {
+        let (url, head) = capture_one_request();
+        let cfg = otlp(&format!(
+            "[otlp]\nendpoint = \"{url}\"\nprotocol = \"http/protobuf\"\ncompression = \"gzip\"\n\
+             [otlp.headers]\nx-token = \"a%41b\""
+        ));
+        let sender = MetricSender::with_env(&cfg, &|_| None).unwrap();
+        let t = crate::telemetry::Telemetry::new(base_resource());
+        let req = metrics::request(&t.collect().unwrap(), &t.exemplars());
+        sender.send(req).await.unwrap();
+        let head = head.join().unwrap();
+        assert!(head.starts_with("post /v1/metrics "), "{head}");
+        assert!(head.contains("\r\nx-token: a%41b\r\n"), "{head}");
+        assert!(head.contains("\r\ncontent-encoding: gzip\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/x-protobuf\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_metrics_export_failure_does_not_show_the_url_password() {
+        for proto in ["grpc", "http/protobuf"] {
+            let cfg = otlp(&format!(
+                "[otlp]\nendpoint = \"http://u:hunter2@127.0.0.1:1\"\nprotocol = \"{proto}\"\n\
+                 timeout = \"2s\""
+            ));
+            let sender = MetricSender::with_env(&cfg, &|_| None).unwrap();
+            let t = crate::telemetry::Telemetry::new(base_resource());
+            let req = metrics::request(&t.collect().unwrap(), &t.exemplars());
+            let err = sender.send(req).await.unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{proto}: {err}");
+            assert!(err.contains("127.0.0.1:1"), "{proto}: {err}");
+        }
     }
 
     fn settings_with_header(protocol: Protocol, k: &str, v: &str) -> Settings {

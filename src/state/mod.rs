@@ -116,7 +116,7 @@ impl Totals {
                 .unwrap_or_else(|| OTHER_ERROR_TYPE.to_string());
             *self.errors.entry(l).or_default() += 1;
         }
-        if run.sla_secs.is_some_and(|sla| run.duration_secs() > sla) {
+        if run.breached_sla() {
             self.sla_breaches += 1;
         }
         if let Some(d) = run.dpu_seconds {
@@ -129,6 +129,16 @@ impl Totals {
             .record(bounds, run.duration_secs());
         label
     }
+}
+
+/// A pipeline's latest final failure: a run that ended in failure, timeout or error and that AWS
+/// does not retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastFailure {
+    /// End, epoch ms (never later than the cycle that set it).
+    pub end_ms: i64,
+    /// Its `error.type` metric label (capped per pipeline, [`Totals::error_label`]).
+    pub error_type: String,
 }
 
 /// Everything the poller remembers about one pipeline.
@@ -155,6 +165,9 @@ pub struct Checkpoint {
     pub pruned_below: Option<i64>,
     /// End (epoch ms) of the latest successful run.
     pub last_success: Option<i64>,
+    /// The latest final failure (older versions did not store it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<LastFailure>,
     /// Cumulative counts of the runs exported so far.
     #[serde(default)]
     pub totals: Totals,
@@ -250,6 +263,21 @@ impl Checkpoint {
             self.last_success = Some(self.last_success.map_or(end, |l| l.max(end)));
         }
         self.prune(now, rescan_ms);
+    }
+
+    /// Records an exported (acknowledged) final failure — failure, timeout or error that AWS
+    /// does not retry — ending at `end`, with its `error.type` metric label. Like the last
+    /// success, the end is clamped to `now`, and only a later end moves it: a failure exported
+    /// after a newer one (a pending run, a late listing) does not move it back.
+    pub fn mark_final_failure(&mut self, end: Millis, error_type: &str, now: Millis) {
+        let end = end.0.min(now.0);
+        if self.last_failure.as_ref().is_some_and(|l| l.end_ms >= end) {
+            return;
+        }
+        self.last_failure = Some(LastFailure {
+            end_ms: end,
+            error_type: error_type.to_string(),
+        });
     }
 
     /// Records a run in flight.
@@ -429,6 +457,69 @@ mod tests {
         let c = c.normalize();
         assert_eq!(c.pending.get("a"), Some(&3));
         assert!(c.in_flight.contains_key("b") && !c.in_flight.contains_key("a"));
+    }
+
+    #[test]
+    fn the_last_failure_only_moves_forward_and_is_clamped_to_now() {
+        let mut c = Checkpoint::default();
+        c.mark_final_failure(Millis(5_000), "java.lang.OutOfMemoryError", NOW);
+        let at = |c: &Checkpoint| c.last_failure.clone().map(|l| (l.end_ms, l.error_type));
+        assert_eq!(at(&c), Some((5_000, "java.lang.OutOfMemoryError".into())));
+        // An older failure exported later (a pending run, a late listing) does not move it
+        // back, nor does one that ended at the same time.
+        c.mark_final_failure(Millis(4_000), "TIMEOUT", NOW);
+        c.mark_final_failure(Millis(5_000), "TIMEOUT", NOW);
+        assert_eq!(at(&c), Some((5_000, "java.lang.OutOfMemoryError".into())));
+        // A newer one replaces it, error type included.
+        c.mark_final_failure(Millis(6_000), "TIMEOUT", NOW);
+        assert_eq!(at(&c), Some((6_000, "TIMEOUT".into())));
+        // A run dated in the future counts as ending now.
+        c.mark_final_failure(Millis(NOW.0 + 3_600_000), "ERROR", NOW);
+        assert_eq!(at(&c), Some((NOW.0, "ERROR".into())));
+        // The last success is independent of it.
+        assert_eq!(c.last_success, None);
+    }
+
+    #[test]
+    fn the_last_failure_survives_a_restart_and_old_checkpoints_load_without_one() {
+        let mut c = Checkpoint::default();
+        c.mark_final_failure(Millis(5_000), "E", NOW);
+        let back: Checkpoint = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let old = r#"{"watermark":5,"in_flight":{},"exported":{},"last_success":7}"#;
+        let c: Checkpoint = serde_json::from_str(old).unwrap();
+        assert_eq!((c.last_success, c.last_failure), (Some(7), None));
+        // Written without the field when there is none (readable by older versions as before).
+        let json = serde_json::to_string(&Checkpoint::default()).unwrap();
+        assert!(!json.contains("last_failure"), "{json}");
+    }
+
+    #[test]
+    fn a_cancelled_run_is_no_sla_breach() {
+        use crate::model::{PipelineRef, PipelineRun, RunResult, RunStatus};
+        let run = |result| PipelineRun {
+            pipeline: PipelineRef::glue_job("1", "r", "job"),
+            run_id: "jr".into(),
+            attempt: 0,
+            previous_run_id: None,
+            aws_state: String::new(),
+            status: RunStatus::Ended(result),
+            start: Millis(0),
+            end: Some(Millis(120_000)),
+            error: None,
+            will_retry: false,
+            dpu_seconds: None,
+            url: None,
+            sla_secs: Some(60.0),
+            attributes: vec![],
+            tasks: vec![],
+        };
+        let mut t = Totals::default();
+        t.count(&run(RunResult::Cancellation), &[1.0]);
+        assert_eq!(t.sla_breaches, 0);
+        t.count(&run(RunResult::Timeout), &[1.0]);
+        t.count(&run(RunResult::Success), &[1.0]);
+        assert_eq!(t.sla_breaches, 2);
     }
 
     #[test]

@@ -213,6 +213,11 @@ impl Collector {
         }
     }
 
+    /// The collector's debug log.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// Bytes logged so far: a mark to read only what arrives after it.
     pub fn mark(&self) -> usize {
         std::fs::metadata(&self.log)
@@ -287,6 +292,8 @@ pub struct Point {
     pub metric: String,
     pub attrs: BTreeMap<String, String>,
     pub value: f64,
+    /// Its exemplars, each as its fields (`Trace ID`, `Span ID`, `Timestamp`, `Value`).
+    pub exemplars: Vec<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default)]
@@ -350,6 +357,7 @@ pub fn parse(text: &str) -> Received {
         Event,
         Link,
         Point,
+        Exemplar,
         Descriptor,
         Other,
     }
@@ -390,6 +398,11 @@ pub fn parse(text: &str) -> Received {
                 ..Default::default()
             });
             state = In::Point;
+        } else if t.starts_with("Exemplar #") && (state == In::Point || state == In::Exemplar) {
+            if let Some(p) = out.points.last_mut() {
+                p.exemplars.push(BTreeMap::new());
+            }
+            state = In::Exemplar;
         } else if t.starts_with("ScopeSpans") || t.starts_with("ScopeMetrics") {
             if state == In::Resource {
                 state = In::Other;
@@ -413,6 +426,11 @@ pub fn parse(text: &str) -> Received {
                 In::Point => {
                     if let Some(p) = out.points.last_mut() {
                         p.attrs.insert(k, v);
+                    }
+                }
+                In::Exemplar => {
+                    if let Some(e) = out.points.last_mut().and_then(|p| p.exemplars.last_mut()) {
+                        e.insert(k, v);
                     }
                 }
                 _ => {}
