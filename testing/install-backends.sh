@@ -1,30 +1,45 @@
 #!/usr/bin/env bash
-# Install the real backends used by the live tests, on Debian 12 (bookworm),
-# and print their paths on stdout as shell-sourceable KEY=PATH lines
-# (everything else goes to stderr):
+# Install the real backends used by the checks and live tests, on Debian 12
+# (bookworm) or later, and print their paths on stdout as shell-sourceable
+# KEY=PATH lines (everything else goes to stderr):
 #
 #   eval "$(testing/install-backends.sh)"      # or: testing/install-backends.sh DIR
 #
-#   PROMETHEUS=/usr/bin/prometheus              apt: prometheus (2.42, bookworm)
-#   PROMTOOL=/usr/bin/promtool
-#   ALERTMANAGER=/usr/bin/prometheus-alertmanager   apt: prometheus-alertmanager (0.25)
-#   AMTOOL=/usr/bin/amtool
-#   VMAGENT=DIR/bin/vmagent                     trixie .deb victoria-metrics (1.112),
-#   VICTORIA_METRICS=DIR/bin/victoria-metrics   unpacked with dpkg -x into DIR; the
-#   VMALERT=DIR/bin/vmalert                     system stays on bookworm
+#   PROMETHEUS=DIR/bin/prometheus          forky .deb prometheus (3.5)
+#   PROMTOOL=DIR/bin/promtool              forky .deb promtool (3.5)
+#   ALERTMANAGER=DIR/bin/alertmanager      forky .deb prometheus-alertmanager (0.33)
+#   AMTOOL=DIR/bin/amtool                  (same package)
+#   VMAGENT=DIR/bin/vmagent                trixie .deb victoria-metrics (1.112)
+#   VICTORIA_METRICS=DIR/bin/victoria-metrics
+#   VMALERT=DIR/bin/vmalert
+#
+# Why these: docker-compose.yml ships prom/prometheus v3.5 and Alertmanager
+# 0.28, so the rules are tested with Prometheus 3 (bookworm only has 2.42 and
+# Alertmanager 0.25). Debian forky (testing) packages Prometheus 3.5 and
+# Alertmanager 0.33 as static Go binaries that run on bookworm (libc6 >= 2.34).
+# Nothing is pinned beyond "what the suite has": the .deb versions are kept in
+# DIR/VERSIONS, and the script fails if Prometheus/promtool is not major 3 or
+# Alertmanager/amtool is older than 0.28. Another suite for the Prometheus
+# packages: POB_PROMETHEUS_SUITE=sid (default forky).
+#
+# Every package is fetched with `apt-get download` through a private apt state
+# (its own sources list with signed-by the Debian archive keyring, its own
+# lists and cache in a temp dir; the mirror is the one serving bookworm in
+# /etc/apt, override with POB_DEBIAN_MIRROR) and unpacked with `dpkg-deb -x`
+# into DIR/<package>-<version>; DIR/bin holds stable symlinks. No root needed,
+# no change to the system's sources or package state, no daemon is installed
+# or started (tests start their own instances on free ports). Older releases of
+# this script apt-installed bookworm's prometheus/prometheus-alertmanager; they
+# are no longer used by anything here and are left alone.
 #
 # DIR defaults to $POB_BACKENDS_DIR or <repo>/.backends (gitignored). The same
-# lines are kept in DIR/paths.env. Idempotent: a stamp in DIR makes reruns
-# take well under a second. Needs root for apt-get install (uses sudo if not
-# root). Uses only the Debian mirror already configured in /etc/apt (override
-# with POB_DEBIAN_MIRROR), with suite trixie for VictoriaMetrics, through a
-# private apt state dir (no change to the system's sources or package state).
-# The packaged prometheus/alertmanager daemons are NOT left running: a
-# temporary policy-rc.d stops the postinst from starting them, and any that
-# run anyway are stopped and disabled (tests start their own on free ports).
+# lines are kept in DIR/paths.env; `PATH="DIR/bin:$PATH"` gives promtool and
+# amtool by their usual names. Idempotent: a stamp in DIR makes reruns take
+# well under a second; a package already unpacked in DIR is not fetched again.
+# Concurrent runs on one DIR are serialised (flock).
 #
 # Debian's VictoriaMetrics build prints an EMPTY `-version` (no build info):
-# the version comes from the .deb and is kept in DIR/VERSIONS.
+# its version comes from the .deb (DIR/VERSIONS).
 #
 # ---------------------------------------------------------------------------
 # The live path, by hand (Prometheus <- vmagent <- OTLP/HTTP; rule -> AM -> webhook)
@@ -81,7 +96,9 @@
 #   "$VICTORIA_METRICS" -httpListenAddr=127.0.0.1:$P -storageDataPath=$W/vm -retentionPeriod=1d \
 #       -opentelemetry.usePrometheusNaming -search.latencyOffset=0s
 #
-# Observed (vmagent 1.112 -opentelemetry.usePrometheusNaming -> Prometheus 2.42,
+# Observed (vmagent 1.112 -opentelemetry.usePrometheusNaming -> Prometheus 2.42, before this
+# script moved to 3.5: remote-written le values are stored as sent, but 3.x normalises
+# scraped classic-histogram le/quantile values to floats, e.g. "1" -> "1.0";
 # OTLP from the Python SDK 1.45, cumulative temporality):
 #   counter cicd.pipeline.run.errors {error}  -> cicd_pipeline_run_errors_total (no unit suffix)
 #   histogram cicd.pipeline.run.duration s    -> cicd_pipeline_run_duration_seconds_{bucket,sum,count}
@@ -98,7 +115,6 @@
 #   without -remoteWrite.forcePromProto vmagent first tries VM's zstd protocol,
 #   Prometheus logs "Error decoding remote write request ... snappy: corrupt
 #   input" once and vmagent falls back (harmless, but noisy).
-# ---------------------------------------------------------------------------
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -110,9 +126,10 @@ dir="$(cd "$dir" && pwd)"
 log() { printf 'install-backends: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+prom_suite="${POB_PROMETHEUS_SUITE:-forky}"
 stamp="$dir/.stamp"
 paths="$dir/paths.env"
-want_stamp="$( (cat "${BASH_SOURCE[0]}"; uname -m) | sha256sum | cut -d' ' -f1)"
+want_stamp="$( (cat "${BASH_SOURCE[0]}"; uname -m; echo "$prom_suite") | sha256sum | cut -d' ' -f1)"
 
 all_present() {
     [ -f "$paths" ] || return 1
@@ -139,111 +156,47 @@ if command -v flock >/dev/null 2>&1; then
     fi
 fi
 
-[ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null \
-    || die "needs a Debian system (apt-get, dpkg)"
-
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || die "not root and no sudo"
-    SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt_lock=(-o DPkg::Lock::Timeout=600)
+[ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null \
+    || die "needs a Debian system (apt-get, dpkg-deb)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/install-backends.XXXXXX")"
-created_policy=0
-cleanup() {
-    if [ "$created_policy" = 1 ]; then
-        "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'rm -rf "$tmp"' EXIT
 
 # ---------------------------------------------------------------------------
-# 1. prometheus + prometheus-alertmanager from the system's bookworm sources.
+# 1. The packages: suite, package, the binaries it must contain (usr/bin).
 # ---------------------------------------------------------------------------
-apt_pkgs=(prometheus prometheus-alertmanager)
-installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
-missing=()
-for p in "${apt_pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+pkgs=(
+    "trixie victoria-metrics vmagent victoria-metrics vmalert"
+    "$prom_suite prometheus prometheus"
+    "$prom_suite promtool promtool"
+    "$prom_suite prometheus-alertmanager prometheus-alertmanager amtool"
+)
 
-apt_update_stamp="$dir/.apt-update-stamp"
-updated=0
-apt_update() {
-    log "apt-get update"
-    "${SUDO[@]}" apt-get "${apt_lock[@]}" -q update >&2
-    : >"$apt_update_stamp"
-    updated=1
-}
-has_candidate() {
-    local c
-    c="$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')"
-    [ -n "$c" ] && [ "$c" != "(none)" ]
-}
-
-if [ "${#missing[@]}" -gt 0 ]; then
-    need_update=0
-    # Update once per machine (stamp younger than a day), or when apt can't
-    # see the packages at all.
-    if [ -z "$(find "$apt_update_stamp" -mmin -1440 2>/dev/null)" ]; then need_update=1; fi
-    for p in "${missing[@]}"; do has_candidate "$p" || need_update=1; done
-    [ "$need_update" = 1 ] && apt_update
-
-    # Keep the postinst from starting the packaged daemons (invoke-rc.d and
-    # deb-systemd-invoke both honour policy-rc.d exit 101).
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$tmp/policy-rc.d"
-        chmod 755 "$tmp/policy-rc.d"
-        "${SUDO[@]}" cp "$tmp/policy-rc.d" /usr/sbin/policy-rc.d
-        created_policy=1
-    fi
-    log "apt-get install --no-install-recommends ${missing[*]}"
-    if ! "${SUDO[@]}" apt-get "${apt_lock[@]}" -q install -y --no-install-recommends "${missing[@]}" >&2; then
-        # Stale lists give 404s: refresh once and retry.
-        [ "$updated" = 1 ] && die "apt-get install ${missing[*]} failed"
-        apt_update
-        "${SUDO[@]}" apt-get "${apt_lock[@]}" -q install -y --no-install-recommends "${missing[@]}" >&2 \
-            || die "apt-get install ${missing[*]} failed"
-    fi
-    if [ "$created_policy" = 1 ]; then
-        "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
-        created_policy=0
-    fi
+# Earlier releases of this script kept the VictoriaMetrics version in .vm-version.
+if [ -f "$dir/.vm-version" ] && [ ! -f "$dir/.version-victoria-metrics" ]; then
+    mv "$dir/.vm-version" "$dir/.version-victoria-metrics"
 fi
+rm -f "$dir/.apt-update-stamp"   # (was: when it last ran apt-get update on the system)
 
-# Make sure the packaged daemons are neither running nor enabled: tests start
-# their own instances on free loopback ports.
-for svc in prometheus prometheus-alertmanager; do
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-        if systemctl is-active --quiet "$svc" 2>/dev/null || systemctl is-enabled --quiet "$svc" 2>/dev/null; then
-            log "stopping and disabling systemd service $svc"
-            "${SUDO[@]}" systemctl disable --now "$svc" >&2 2>&1 || true
-        fi
-    elif [ -x "/etc/init.d/$svc" ]; then
-        if "/etc/init.d/$svc" status >/dev/null 2>&1; then
-            log "stopping init.d service $svc"
-            "${SUDO[@]}" "/etc/init.d/$svc" stop >&2 2>&1 || true
-        fi
-        if ls /etc/rc[2-5].d/S*"$svc" >/dev/null 2>&1; then
-            "${SUDO[@]}" update-rc.d "$svc" disable >/dev/null 2>&1 || true
-        fi
-    fi
-done
-for bin in /usr/bin/prometheus /usr/bin/prometheus-alertmanager; do
-    # Anything still running from the package runs as its system user.
-    if pids="$(pgrep -u prometheus -x "$(basename "$bin")" 2>/dev/null)"; then
-        log "WARNING: packaged $(basename "$bin") still running (pid $pids); tests use their own ports anyway"
-    fi
+unpacked() { # unpacked PKG BIN...: the version already unpacked in DIR with every BIN, or fail
+    local pkg="$1" ver b; shift
+    ver="$(cat "$dir/.version-$pkg" 2>/dev/null)" || return 1
+    [ -n "$ver" ] || return 1
+    for b in "$@"; do [ -x "$dir/$pkg-$ver/usr/bin/$b" ] || return 1; done
+    echo "$ver"
+}
+
+missing=()   # "suite pkg"
+for entry in "${pkgs[@]}"; do
+    # shellcheck disable=SC2086 # entry is a space-separated list
+    set -- $entry
+    suite="$1" pkg="$2"; shift 2
+    unpacked "$pkg" "$@" >/dev/null || missing+=("$suite $pkg")
 done
 
 # ---------------------------------------------------------------------------
-# 2. VictoriaMetrics (vmagent, victoria-metrics, vmalert) from Debian trixie,
-#    downloaded through a private apt state and unpacked into DIR.
+# 2. Fetch what is missing through a private apt state and unpack it into DIR.
 # ---------------------------------------------------------------------------
-vm_pkg=victoria-metrics
-vm_bins=(vmagent victoria-metrics vmalert)
-
 bookworm_mirror() {
     # First URI serving suite "bookworm" in the system's sources (one-line
     # .list and deb822 .sources formats).
@@ -266,31 +219,24 @@ bookworm_mirror() {
                for (j=1; j<=n; j++) if (s[j]=="bookworm" && types ~ /deb( |$)/) { split(uri, u, /[ \t]+/); print u[1]; exit } }' "$f"
     done
 }
-mirror="${POB_DEBIAN_MIRROR:-$(bookworm_mirror | head -n1)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
-mirror="${mirror%/}"
 
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -f "$keyring" ] || die "$keyring missing (package debian-archive-keyring)"
+if [ "${#missing[@]}" -gt 0 ]; then
+    mirror="${POB_DEBIAN_MIRROR:-$(bookworm_mirror | head -n1)}"
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    mirror="${mirror%/}"
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    [ -f "$keyring" ] || die "$keyring missing (package debian-archive-keyring)"
 
-vm_installed_ver=""
-[ -f "$dir/.vm-version" ] && vm_installed_ver="$(cat "$dir/.vm-version")"
-vm_root=""
-[ -n "$vm_installed_ver" ] && vm_root="$dir/$vm_pkg-$vm_installed_ver"
-vm_ok=0
-if [ -n "$vm_root" ]; then
-    vm_ok=1
-    for b in "${vm_bins[@]}"; do [ -x "$vm_root/usr/bin/$b" ] || vm_ok=0; done
-fi
-
-if [ "$vm_ok" = 0 ]; then
-    log "fetching $vm_pkg from $mirror trixie (private apt state in $tmp)"
+    suites="$(printf '%s\n' "${missing[@]}" | cut -d' ' -f1 | sort -u | tr '\n' ' ')"
+    want=""
+    for entry in "${missing[@]}"; do want+=" ${entry#* }/${entry%% *}"; done
+    log "fetching${want} from $mirror (private apt state in $tmp)"
     mkdir -p "$tmp/state/lists/partial" "$tmp/cache/archives/partial" "$tmp/prefs" "$tmp/deb"
-    echo "deb [signed-by=$keyring] $mirror trixie main" >"$tmp/trixie.list"
-    apt_t=(
+    for s in $suites; do echo "deb [signed-by=$keyring] $mirror $s main"; done >"$tmp/sources.list"
+    apt_p=(
         -o "Dir::State=$tmp/state" -o "Dir::State::status=/dev/null"
         -o "Dir::Cache=$tmp/cache"
-        -o "Dir::Etc::sourcelist=$tmp/trixie.list" -o "Dir::Etc::sourceparts=-"
+        -o "Dir::Etc::sourcelist=$tmp/sources.list" -o "Dir::Etc::sourceparts=-"
         -o "Dir::Etc::preferencesparts=$tmp/prefs"
         -o Acquire::Languages=none
         -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
@@ -300,66 +246,102 @@ if [ "$vm_ok" = 0 ]; then
         -o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false
     )
     # As root apt drops to user _apt, which can't write into our temp dirs.
-    [ "$(id -u)" -eq 0 ] && apt_t+=(-o APT::Sandbox::User=root)
-    apt-get "${apt_t[@]}" -q update >&2 || die "apt-get update (trixie, private state) failed"
-    (cd "$tmp/deb" && apt-get "${apt_t[@]}" -q download "$vm_pkg" >&2) || die "apt-get download $vm_pkg failed"
-    deb="$(ls "$tmp/deb"/"$vm_pkg"_*.deb)"
-    ver="$(dpkg-deb -f "$deb" Version)"
-    vm_root="$dir/$vm_pkg-$ver"
-    rm -rf "$vm_root.partial"
-    dpkg-deb -x "$deb" "$vm_root.partial"
-    rm -rf "$vm_root"
-    mv "$vm_root.partial" "$vm_root"
-    # Drop older unpacked versions.
-    for old in "$dir/$vm_pkg"-*; do
-        [ "$old" = "$vm_root" ] || rm -rf "$old"
+    [ "$(id -u)" -eq 0 ] && apt_p+=(-o APT::Sandbox::User=root)
+    apt-get "${apt_p[@]}" -q update >&2 || die "apt-get update (${suites% }, private state) failed"
+
+    for entry in "${missing[@]}"; do
+        suite="${entry%% *}" pkg="${entry#* }"
+        rm -f "$tmp/deb"/*.deb
+        (cd "$tmp/deb" && apt-get "${apt_p[@]}" -q download "$pkg/$suite" >&2) \
+            || die "apt-get download $pkg/$suite failed (is $pkg in Debian $suite? POB_PROMETHEUS_SUITE=sid picks unstable for the Prometheus packages)"
+        deb="$(ls "$tmp/deb"/"${pkg}"_*.deb)"
+        ver="$(dpkg-deb -f "$deb" Version)"
+        dest="$dir/$pkg-$ver"
+        rm -rf "$dest.partial"
+        dpkg-deb -x "$deb" "$dest.partial"
+        rm -rf "$dest"
+        mv "$dest.partial" "$dest"
+        echo "$ver" >"$dir/.version-$pkg"
+        echo "$suite" >"$dir/.suite-$pkg"
+        # Drop older unpacked versions of this package (exact "<pkg>-<digit>" prefix, so
+        # "prometheus" does not take "prometheus-alertmanager" with it).
+        for old in "$dir/$pkg"-[0-9]*; do
+            [ -e "$old" ] && [ "$old" != "$dest" ] && rm -rf "$old"
+        done
+        log "unpacked $pkg $ver ($suite) into $dest"
     done
-    vm_installed_ver="$ver"
-    echo "$ver" >"$dir/.vm-version"
 fi
 
+# Stable names in DIR/bin.
 mkdir -p "$dir/bin"
-for b in "${vm_bins[@]}"; do
-    ln -sfn "$vm_root/usr/bin/$b" "$dir/bin/$b"
-done
+link() { # link PKG BIN [NAME]
+    local ver
+    ver="$(cat "$dir/.version-$1")"
+    ln -sfn "$dir/$1-$ver/usr/bin/$2" "$dir/bin/${3:-$2}"
+}
+link victoria-metrics vmagent
+link victoria-metrics victoria-metrics
+link victoria-metrics vmalert
+link prometheus prometheus
+link promtool promtool
+link prometheus-alertmanager prometheus-alertmanager alertmanager
+link prometheus-alertmanager amtool
 
 # ---------------------------------------------------------------------------
-# 3. Verify everything runs, record versions and paths, write the stamp.
+# 3. Verify everything runs and is the expected major version, record versions
+#    and paths, write the stamp.
 # ---------------------------------------------------------------------------
 check() { # name, command...: must exit 0 with every shared-library symbol resolvable
     local name="$1"; shift
     LD_BIND_NOW=1 "$@" >"$tmp/out" 2>&1 || { cat "$tmp/out" >&2; die "$name does not run: $*"; }
 }
-check prometheus /usr/bin/prometheus --version
-check promtool /usr/bin/promtool --version
-check alertmanager /usr/bin/prometheus-alertmanager --version
-check amtool /usr/bin/amtool --version
-for b in "${vm_bins[@]}"; do
+version_of() { # the x.y.z of "NAME, version x.y.z..." (first line of --version)
+    sed -n '1s/^[^,]*, version \([0-9][0-9.]*\).*/\1/p' "$tmp/out"
+}
+need() { # need NAME MIN_MAJOR MIN_MINOR MAX_MAJOR: the version in $tmp/out is within bounds
+    local v maj min
+    v="$(version_of)"
+    [ -n "$v" ] || { cat "$tmp/out" >&2; die "$1: no version in its --version output"; }
+    maj="${v%%.*}" min="${v#*.}"; min="${min%%.*}"
+    if [ "$maj" -lt "$2" ] || { [ "$maj" -eq "$2" ] && [ "$min" -lt "$3" ]; } || [ "$maj" -gt "$4" ]; then
+        die "$1 is $v; need >= $2.$3 and major <= $4 (docker-compose.yml ships Prometheus 3.5, Alertmanager 0.28)"
+    fi
+    printf '%s' "$v"
+}
+check prometheus "$dir/bin/prometheus" --version;   prom_v="$(need prometheus 3 0 3)"
+check promtool "$dir/bin/promtool" --version;       need promtool 3 0 3 >/dev/null
+check alertmanager "$dir/bin/alertmanager" --version; am_v="$(need alertmanager 0 28 0)"
+check amtool "$dir/bin/amtool" --version;           need amtool 0 28 0 >/dev/null
+for b in vmagent victoria-metrics vmalert; do
     check "$b" "$dir/bin/$b" -version
 done
 # (no `| grep -q`: with pipefail the early exit makes the pipeline fail)
 "$dir/bin/vmagent" -help >"$tmp/help" 2>&1 || true
 grep -q -- '-opentelemetry.usePrometheusNaming' "$tmp/help" \
     || die "vmagent lacks -opentelemetry.usePrometheusNaming"
+"$dir/bin/vmalert" -help >"$tmp/help" 2>&1 || true
+grep -q -- '-dryRun' "$tmp/help" && grep -q -- '-rule.validateTemplates' "$tmp/help" \
+    || die "vmalert lacks -dryRun / -rule.validateTemplates (prometheus/check.sh needs them)"
 
 {
-    for p in "${apt_pkgs[@]}"; do
-        printf '%s %s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p")"
+    for entry in "${pkgs[@]}"; do
+        # shellcheck disable=SC2086
+        set -- $entry
+        printf '%s %s %s\n' "$2" "$(cat "$dir/.version-$2")" "$(cat "$dir/.suite-$2" 2>/dev/null || echo "$1")"
     done
-    printf '%s %s\n' "$vm_pkg" "$vm_installed_ver"
 } >"$dir/VERSIONS.tmp"
 mv "$dir/VERSIONS.tmp" "$dir/VERSIONS"
 
-cat >"$paths.tmp" <<EOF
-PROMETHEUS=/usr/bin/prometheus
-PROMTOOL=/usr/bin/promtool
-ALERTMANAGER=/usr/bin/prometheus-alertmanager
-AMTOOL=/usr/bin/amtool
+cat >"$paths.tmp" <<PATHS
+PROMETHEUS=$dir/bin/prometheus
+PROMTOOL=$dir/bin/promtool
+ALERTMANAGER=$dir/bin/alertmanager
+AMTOOL=$dir/bin/amtool
 VMAGENT=$dir/bin/vmagent
 VICTORIA_METRICS=$dir/bin/victoria-metrics
 VMALERT=$dir/bin/vmalert
-EOF
+PATHS
 mv "$paths.tmp" "$paths"
 echo "$want_stamp" >"$stamp"
-log "versions: $(tr '\n' ';' <"$dir/VERSIONS")"
+log "Prometheus $prom_v, Alertmanager $am_v; packages: $(paste -sd';' "$dir/VERSIONS" | sed 's/;/; /g')"
 cat "$paths"

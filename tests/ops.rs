@@ -160,6 +160,33 @@ fn substitute(expr: &str, pipeline: &str) -> String {
     re.replace_all(&s, ".*").into_owned()
 }
 
+/// The keep-list of the bridge's direct scrape in compose/prometheus.yml: the `regex:` of the
+/// job `pipeline-otel-bridge`.
+fn compose_keep_regex() -> String {
+    let text = std::fs::read_to_string(repo().join("compose/prometheus.yml")).unwrap();
+    let job = text
+        .split("- job_name: ")
+        .find(|j| j.starts_with("pipeline-otel-bridge"))
+        .expect("compose/prometheus.yml scrapes job pipeline-otel-bridge");
+    let line = job
+        .lines()
+        .find(|l| l.trim_start().starts_with("regex:"))
+        .expect("a keep regex");
+    let re = line.trim_start().trim_start_matches("regex:").trim();
+    assert!(job.contains("action: keep"), "{job}");
+    re.trim_matches('"').to_string()
+}
+
+/// Every alert the webhook received so far.
+fn webhook_alerts(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|v| v["alerts"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 #[test]
 fn live_metrics_rules_alerts_and_dashboards() {
     let b = backends();
@@ -216,15 +243,31 @@ fn live_metrics_rules_alerts_and_dashboards() {
         &d.join("am.log"),
     );
 
-    // Prometheus with the shipped rules, fed by remote write.
-    let rules = repo().join("prometheus/rules");
+    // Prometheus with the shipped rules, fed by remote write, and scraping the bridge's own
+    // /metrics directly with the keep-list of compose/prometheus.yml (job pipeline-otel-bridge,
+    // as the rules expect). Every `for:` is shortened to 2 s, and the daily group's interval to
+    // 1 s, so that alerts and recorded series arrive within seconds; their timing is what
+    // prometheus/tests/ prove with promtool.
+    let rules = d.join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let for_re = regex::Regex::new(r"(?m)^(\s+for: )\S+$").unwrap();
+    for f in ["pipelines.yml", "bridge.yml"] {
+        let text = std::fs::read_to_string(repo().join("prometheus/rules").join(f)).unwrap();
+        let text = for_re.replace_all(&text, "${1}2s");
+        // The daily group's own `interval: 2m` too: every group is evaluated every second.
+        let text = text.replace("    interval: 2m\n", "    interval: 1s\n");
+        std::fs::write(rules.join(f), text).unwrap();
+    }
     std::fs::write(
         d.join("prom.yml"),
         format!(
             "global: {{scrape_interval: 1s, evaluation_interval: 1s, external_labels: {{grafana_url: 'http://grafana.test'}}}}\n\
              rule_files: ['{}/*.yml']\n\
-             alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n",
-            rules.display()
+             alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n\
+             scrape_configs: [{{job_name: pipeline-otel-bridge, static_configs: [{{targets: ['127.0.0.1:{listen_port}']}}], \
+               metric_relabel_configs: [{{source_labels: [__name__], regex: '{}', action: keep}}]}}]\n",
+            rules.display(),
+            compose_keep_regex(),
         ),
     )
     .unwrap();
@@ -254,7 +297,7 @@ fn live_metrics_rules_alerts_and_dashboards() {
         ]),
         &d.join("scrape.log"),
     );
-    let _vm = spawn(
+    let vm = spawn(
         "vmagent",
         Command::new(&b["VMAGENT"]).args([
             &format!("-httpListenAddr=127.0.0.1:{vm_port}"),
@@ -311,41 +354,34 @@ fn live_metrics_rules_alerts_and_dashboards() {
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
         format!("http://127.0.0.1:{vm_port}/opentelemetry/v1/metrics"),
     );
-    let _bridge = spawn("bridge", &mut cmd, &d.join("bridge.log"));
+    let bridge = spawn("bridge", &mut cmd, &d.join("bridge.log"));
 
-    // The failure alert reaches the webhook with its labels and annotations.
+    // The failure alert reaches the webhook with its labels and annotations: test-batch's latest
+    // run ended in ERROR (Glue retries only FAILED attempts: a final failure).
     let alert = wait_until("PipelineRunFailed at the webhook", 90, || {
-        let text = std::fs::read_to_string(&wh_out).ok()?;
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .flat_map(|v| v["alerts"].as_array().cloned().unwrap_or_default())
+        webhook_alerts(&wh_out)
+            .into_iter()
             // The alert also fires without owner labels while the info series is missing (a
             // sample of it may arrive a batch later): wait for the one that carries them.
             .find(|a| {
                 a["labels"]["alertname"] == "PipelineRunFailed"
-                    && a["labels"]["cicd_pipeline_name"] == "test-etl"
+                    && a["labels"]["cicd_pipeline_name"] == "test-batch"
                     && a["labels"]["team"].is_string()
             })
     });
     let labels = &alert["labels"];
-    assert_eq!(labels["error_type"], "java.lang.OutOfMemoryError");
-    assert_eq!(labels["team"], "orders");
-    assert_eq!(labels["project"], "lakehouse");
+    assert_eq!(labels["error_type"], "ERROR");
+    assert_eq!(labels["team"], "data");
+    assert_eq!(labels["project"], "platform");
     assert_eq!(labels["cloud_account_id"], "123456789012");
     assert_eq!(labels["cloud_region"], "us-east-1");
     assert_eq!(labels["pipeline_bridge_pipeline_kind"], "glue-job");
-    assert!(labels["severity"].is_string());
+    assert_eq!(labels["severity"], "warning");
     let ann = &alert["annotations"];
     let summary = ann["summary"].as_str().unwrap();
     let description = ann["description"].as_str().unwrap();
-    assert!(summary.contains("test-etl"), "{summary}");
-    for want in [
-        "test-etl",
-        "123456789012",
-        "us-east-1",
-        "java.lang.OutOfMemoryError",
-        "orders",
-    ] {
+    assert!(summary.contains("test-batch"), "{summary}");
+    for want in ["test-batch", "123456789012", "us-east-1", "ERROR", "data"] {
         assert!(
             description.contains(want) || summary.contains(want),
             "`{want}` in the alert text:\n{summary}\n{description}"
@@ -365,30 +401,53 @@ fn live_metrics_rules_alerts_and_dashboards() {
             .contains("us-east-1.console.aws.amazon.com"),
         "{ann}"
     );
+    let trace_link = ann["traces"].as_str().unwrap();
+    assert!(trace_link.contains("grafana.test"), "{ann}");
+    for want in [
+        "resource.cloud.account.id",
+        "123456789012",
+        "status+%3D+error",
+    ] {
+        assert!(trace_link.contains(want), "{want} in {trace_link}");
+    }
     assert!(
-        ann["traces"].as_str().unwrap().contains("grafana.test"),
+        ann["runbook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/docs/runbooks/pipeline-run-failed.md"),
         "{ann}"
     );
-    // The cancelled run of test-batch is no failure alert; its timeout and error are.
-    let fired: BTreeSet<(String, String)> = std::fs::read_to_string(&wh_out)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .flat_map(|v| v["alerts"].as_array().cloned().unwrap_or_default())
-        .filter(|a| a["labels"]["alertname"] == "PipelineRunFailed")
+    // The Step Functions execution that failed is a final failure too: with the failed
+    // execution of the same state machine being its latest run, the pipeline pages.
+    wait_until("PipelineFailing for customer-sync", 60, || {
+        webhook_alerts(&wh_out).into_iter().find(|a| {
+            a["labels"]["alertname"] == "PipelineFailing"
+                && a["labels"]["cicd_pipeline_name"] == "customer-sync"
+        })
+    });
+    // test-etl's failed attempt 0 was retried by Glue (MaxRetries 1) and attempt 1 succeeded:
+    // nothing fires for it. The cancelled run of inventory-snapshot is no failure.
+    let fired: BTreeSet<(String, String)> = webhook_alerts(&wh_out)
+        .into_iter()
+        .filter(|a| {
+            a["labels"]["alertname"] == "PipelineRunFailed"
+                || a["labels"]["alertname"] == "PipelineFailing"
+        })
         .map(|a| {
             (
+                a["labels"]["alertname"].as_str().unwrap_or("").to_string(),
                 a["labels"]["cicd_pipeline_name"]
                     .as_str()
                     .unwrap_or("")
                     .to_string(),
-                a["labels"]["error_type"].as_str().unwrap_or("").to_string(),
             )
         })
         .collect();
     assert!(
-        !fired.iter().any(|(p, _)| p == "inventory-snapshot"),
-        "an aborted execution is no failure: {fired:?}"
+        !fired
+            .iter()
+            .any(|(_, p)| p == "inventory-snapshot" || p == "test-etl"),
+        "an aborted execution and a retried Glue attempt are no failure: {fired:?}"
     );
 
     // Runs that end while the bridge watches (the first cycle's backfill predates every
@@ -404,7 +463,7 @@ fn live_metrics_rules_alerts_and_dashboards() {
     moto.python(&format!(
         "now = time.time()\n\
          inject('/_inject/glue-job-run', {{'JobName': 'test-etl', 'RunId': '{running}', 'fields': {{'JobRunState': 'SUCCEEDED', 'CompletedOn': now - 0.5, 'ExecutionTime': 110}}}})\n\
-         inject('/_inject/glue-job-run-create', {{'JobName': 'test-etl', 'fields': {{'JobRunState': 'FAILED', 'StartedOn': now - 600.25, 'CompletedOn': now - 1.25, 'ExecutionTime': 599, \
+         inject('/_inject/glue-job-run-create', {{'JobName': 'test-etl', 'fields': {{'JobRunState': 'FAILED', 'Attempt': 1, 'StartedOn': now - 600.25, 'CompletedOn': now - 1.25, 'ExecutionTime': 599, \
             'ErrorMessage': 'An error occurred while calling o99.save. java.lang.OutOfMemoryError: Java heap space'}}}})\n\
          inject('/_inject/glue-job-run-create', {{'JobName': 'test-batch', 'fields': {{'JobRunState': 'TIMEOUT', 'StartedOn': now - 300.5, 'CompletedOn': now - 0.75, 'ExecutionTime': 300, 'ErrorMessage': 'Job run timed out'}}}})\n\
          s = client('stepfunctions')\n\
@@ -421,6 +480,13 @@ fn live_metrics_rules_alerts_and_dashboards() {
         (!r.is_empty()).then_some(())
     });
     std::thread::sleep(Duration::from_secs(4));
+    // Panels over subqueries (`[$__range:1m]`) evaluate at minute-aligned instants: let one pass
+    // after the new runs were counted, so that they have a step with data.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::thread::sleep(Duration::from_secs(60 - now % 60 + 2));
     let mut empty = Vec::new();
     let mut n = 0;
     for f in ["pipelines-overview", "pipeline-detail", "bridge-health"] {
@@ -474,6 +540,20 @@ fn live_metrics_rules_alerts_and_dashboards() {
         "{}",
         sla["annotations"]
     );
+    // test-etl's attempt 1 (its last retry) failed with an OutOfMemoryError: a final failure.
+    let oom = wait_until("PipelineRunFailed for test-etl at the webhook", 60, || {
+        webhook_alerts(&wh_out).into_iter().find(|a| {
+            a["labels"]["alertname"] == "PipelineRunFailed"
+                && a["labels"]["cicd_pipeline_name"] == "test-etl"
+                && a["labels"]["team"].is_string()
+        })
+    });
+    assert_eq!(
+        oom["labels"]["error_type"], "java.lang.OutOfMemoryError",
+        "{oom}"
+    );
+    assert_eq!(oom["labels"]["team"], "orders", "{oom}");
+    assert_eq!(oom["labels"]["project"], "lakehouse", "{oom}");
 
     // The same series by scrape as by OTLP.
     let names = |port: u16| -> BTreeSet<String> {
@@ -494,8 +574,223 @@ fn live_metrics_rules_alerts_and_dashboards() {
         "the same metric names by OTLP and by /metrics"
     );
     let key = r#"pipeline_bridge_pipeline_info{cicd_pipeline_name="test-etl",team="orders",project="lakehouse",cloud_account_id="123456789012",cloud_region="us-east-1",pipeline_bridge_pipeline_kind="glue-job"}"#;
-    assert_eq!(query(prom_port, key).unwrap().len(), 1);
+    assert_eq!(
+        query(
+            prom_port,
+            &format!("{key} unless {{job=\"pipeline-otel-bridge\"}}")
+        )
+        .unwrap()
+        .len(),
+        1
+    );
     assert_eq!(query(scrape_port, key).unwrap().len(), 1);
 
+    // The collector goes down (both: the metrics path, vmagent, and the traces receiver). The
+    // bridge's own alerts still arrive, from the direct scrape: exports failing, then, once the
+    // bridge is killed, the bridge down alert, each per account and region it watches.
+    let before = webhook_alerts(&wh_out).len();
+    drop(vm);
     drop(traces);
+    let firing = |name: &str| {
+        let name = name.to_string();
+        let wh_out = wh_out.clone();
+        move || {
+            webhook_alerts(&wh_out)
+                .into_iter()
+                .skip(before)
+                .find(|a| a["labels"]["alertname"] == name.as_str() && a["status"] == "firing")
+        }
+    };
+    let export = wait_until(
+        "PipelineBridgeExportFailing at the webhook",
+        90,
+        firing("PipelineBridgeExportFailing"),
+    );
+    assert_eq!(export["labels"]["job"], "pipeline-otel-bridge", "{export}");
+    assert_eq!(
+        export["labels"]["cloud_account_id"], "123456789012",
+        "{export}"
+    );
+    assert_eq!(export["labels"]["cloud_region"], "us-east-1", "{export}");
+    assert!(
+        export["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/pipeline-bridge-export-failing.md"),
+        "{export}"
+    );
+    drop(bridge);
+    let down = wait_until(
+        "PipelineBridgeDown at the webhook",
+        90,
+        firing("PipelineBridgeDown"),
+    );
+    assert_eq!(down["labels"]["severity"], "critical", "{down}");
+    assert_eq!(down["labels"]["cloud_account_id"], "123456789012", "{down}");
+    assert_eq!(
+        down["labels"]["instance"],
+        format!("127.0.0.1:{listen_port}"),
+        "{down}"
+    );
+}
+
+/// A plain HTTP/1.0 POST of a JSON body on loopback: the status.
+fn http_post_json(port: u16, path: &str, body: &Value) -> Option<u16> {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The shipped Alertmanager configuration's inhibit rules, in a real Alertmanager: a failing
+/// pipeline mutes its own SLA, single-failure and freshness alerts but not those of the
+/// pipeline of the same name in another account; a bridge down in one account and region mutes
+/// the freshness alerts there, not elsewhere, and a warning mutes no page; a pipeline no longer
+/// watched does not page on its last known state; the Watchdog is never muted.
+#[test]
+fn shipped_inhibit_rules_mute_only_the_same_pipeline_or_scope() {
+    let b = backends();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let am_port = free_port();
+    let _am = spawn(
+        "alertmanager",
+        Command::new(&b["ALERTMANAGER"]).args([
+            &format!(
+                "--config.file={}",
+                repo().join("prometheus/alertmanager.yml").display()
+            ),
+            &format!("--storage.path={}", d.join("am").display()),
+            &format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=",
+        ]),
+        &d.join("am.log"),
+    );
+    wait_until("Alertmanager", 30, || {
+        common::http_get(am_port, "/-/ready").filter(|r| r.0 == 200)
+    });
+    let pipeline = |alert: &str, name: &str, account: &str, region: &str, severity: &str| {
+        serde_json::json!({"labels": {
+            "alertname": alert, "severity": severity, "cicd_pipeline_name": name,
+            "pipeline_bridge_pipeline_kind": "glue-job", "cloud_account_id": account,
+            "cloud_region": region, "team": "data-eng", "project": "orders"}})
+    };
+    let alerts = serde_json::json!([
+        pipeline("PipelineFailing", "nightly", "111111111111", "eu-west-1", "critical"),
+        pipeline("PipelineRunFailed", "nightly", "111111111111", "eu-west-1", "warning"),
+        pipeline("PipelineRunExceededSLA", "nightly", "111111111111", "eu-west-1", "warning"),
+        pipeline("PipelineNoRecentSuccess", "nightly", "111111111111", "eu-west-1", "critical"),
+        // Same name, other account: nothing mutes it.
+        pipeline("PipelineRunExceededSLA", "nightly", "222222222222", "eu-west-1", "warning"),
+        // A failed run (timeout) that also broke the SLA, not failing any more.
+        pipeline("PipelineRunFailed", "hourly", "222222222222", "eu-west-1", "warning"),
+        pipeline("PipelineRunExceededSLA", "hourly", "222222222222", "eu-west-1", "warning"),
+        // Bridge down in 333333333333/us-east-1: that scope's freshness alerts are consequences.
+        {"labels": {"alertname": "PipelineBridgeDown", "severity": "critical", "job": "pipeline-otel-bridge",
+                    "instance": "bridge-0:9464", "cloud_account_id": "333333333333", "cloud_region": "us-east-1"}},
+        pipeline("PipelineNoRecentSuccess", "ledger", "333333333333", "us-east-1", "critical"),
+        pipeline("PipelineNotWatched", "ledger-old", "333333333333", "us-east-1", "warning"),
+        pipeline("PipelineNoRecentSuccess", "ledger", "333333333333", "eu-west-1", "critical"),
+        // Exports failing (a warning) in 444444444444/eu-west-1 mutes no page there.
+        {"labels": {"alertname": "PipelineBridgeExportFailing", "severity": "warning", "job": "pipeline-otel-bridge",
+                    "instance": "bridge-1:9464", "cloud_account_id": "444444444444", "cloud_region": "eu-west-1"}},
+        pipeline("PipelineNoRecentSuccess", "audit", "444444444444", "eu-west-1", "critical"),
+        // A pipeline no longer watched: its last known failing state does not page.
+        pipeline("PipelineNotWatched", "retired", "444444444444", "eu-west-1", "warning"),
+        pipeline("PipelineFailing", "retired", "444444444444", "eu-west-1", "critical"),
+        {"labels": {"alertname": "Watchdog", "severity": "none"}},
+    ]);
+    assert_eq!(
+        http_post_json(am_port, "/api/v2/alerts", &alerts),
+        Some(200)
+    );
+    let inhibited: BTreeSet<String> = wait_until("the alerts in Alertmanager", 30, || {
+        let (_, body) = common::http_get(am_port, "/api/v2/alerts")?;
+        let got: Vec<Value> = serde_json::from_str(&body).ok()?;
+        (got.len() == alerts.as_array().unwrap().len()).then(|| {
+            got.iter()
+                .filter(|a| {
+                    a["status"]["inhibitedBy"]
+                        .as_array()
+                        .is_some_and(|v| !v.is_empty())
+                })
+                .map(|a| {
+                    let l = &a["labels"];
+                    format!(
+                        "{} {} {}/{}",
+                        l["alertname"].as_str().unwrap_or(""),
+                        l["cicd_pipeline_name"].as_str().unwrap_or(""),
+                        l["cloud_account_id"].as_str().unwrap_or(""),
+                        l["cloud_region"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+    });
+    let want: BTreeSet<String> = [
+        "PipelineRunFailed nightly 111111111111/eu-west-1",
+        "PipelineRunExceededSLA nightly 111111111111/eu-west-1",
+        "PipelineNoRecentSuccess nightly 111111111111/eu-west-1",
+        "PipelineRunExceededSLA hourly 222222222222/eu-west-1",
+        "PipelineNoRecentSuccess ledger 333333333333/us-east-1",
+        "PipelineNotWatched ledger-old 333333333333/us-east-1",
+        "PipelineFailing retired 444444444444/eu-west-1",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(inhibited, want);
+}
+
+/// Every recording rule is read by an alert, another recording rule or a dashboard (the issue:
+/// "use the recording rules from the dashboards or remove them").
+#[test]
+fn every_recording_rule_is_used() {
+    let rules: Vec<String> = ["pipelines.yml", "bridge.yml"]
+        .iter()
+        .map(|f| std::fs::read_to_string(repo().join("prometheus/rules").join(f)).unwrap())
+        .collect();
+    let dashboards: Vec<String> = ["pipelines-overview", "pipeline-detail", "bridge-health"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(repo().join(format!("grafana/dashboards/{f}.json"))).unwrap()
+        })
+        .collect();
+    let record = regex::Regex::new(r"(?m)^\s+- record: (\S+)\s*$").unwrap();
+    let mut unused = Vec::new();
+    let mut n = 0;
+    for text in &rules {
+        for c in record.captures_iter(text) {
+            n += 1;
+            let name = &c[1];
+            // Uses: the whole name anywhere but in its own `record:` line.
+            let word = regex::Regex::new(&format!(
+                "(^|[^A-Za-z0-9_:]){}([^A-Za-z0-9_:]|$)",
+                regex::escape(name)
+            ))
+            .unwrap();
+            let uses = rules
+                .iter()
+                .chain(&dashboards)
+                .map(|t| t.lines().filter(|l| word.is_match(l)).count())
+                .sum::<usize>()
+                - 1;
+            if uses == 0 {
+                unused.push(name.to_string());
+            }
+        }
+    }
+    assert!(n >= 10, "found the recording rules ({n})");
+    assert!(
+        unused.is_empty(),
+        "recording rules nothing reads: {unused:?}"
+    );
 }
