@@ -11,8 +11,21 @@
 //   [tempo]       Tempo targets use the TraceQL query model
 //   [links]       data links: /d/<uid> points to one of the dashboards, Explore `panes` is valid JSON
 //                 naming a provisioned datasource
+//   [joins]       team/project come from the de-duplicating owner join of the alert rules
+//                 (topk by (P) (1, pipeline_bridge_pipeline_info)), never from `max by (…, team, project)`,
+//                 and the $team filter applies after it (not on the info selector)
+//   [division]    every divisor is guarded against zero: `/ (… > 0)` or a number
+//   [intervals]   no increase()/rate()/delta() over $__interval (bars need exact deltas)
+//   [quantiles]   no histogram_quantile() over the run or step duration buckets (few runs: a bucket
+//                 estimate; use exact means/longest runs or the recorded quantiles)
+//   [traces]      TraceQL queries and Explore links to Tempo filter on the account, region and
+//                 pipeline; failed runs are `status = error`, not `cicd.pipeline.result != "success"`
+//   [exemplars]   the Prometheus datasource links exemplars (trace_id) to Tempo, and range queries over
+//                 the run duration buckets ask for exemplars
+//   [values]      the cases of values.yml: dashboard queries evaluated by `promtool test rules` on the
+//                 synthetic series of values-series.mjs give the exact values listed there
 //
-// Usage: node check.mjs [--dashboards DIR] [--datasources FILE] [--names FILE] [--keep]
+// Usage: node check.mjs [--dashboards DIR] [--datasources FILE] [--names FILE] [--rules DIR] [--keep]
 // Exit status: 0 when everything passed, 1 otherwise.
 
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +41,7 @@ const args = parseArgs(process.argv.slice(2));
 const dashboardsDir = resolve(args.dashboards ?? join(here, '..', 'dashboards'));
 const datasourcesFile = resolve(args.datasources ?? join(here, '..', 'provisioning', 'datasources', 'datasources.yml'));
 const namesFile = resolve(args.names ?? join(here, '..', '..', 'docs', 'prometheus-names.md'));
+const rulesDir = resolve(args.rules ?? join(here, '..', '..', 'prometheus', 'rules'));
 
 function parseArgs(argv) {
   const out = {};
@@ -44,7 +58,10 @@ function parseArgs(argv) {
 }
 
 // ---------------------------------------------------------------- results
-const CHECKS = ['types', 'datasource', 'variables', 'filters', 'promql', 'metrics', 'labels', 'tempo', 'links'];
+const CHECKS = [
+  'types', 'datasource', 'variables', 'filters', 'promql', 'metrics', 'labels', 'tempo', 'links',
+  'joins', 'division', 'intervals', 'quantiles', 'traces', 'exemplars', 'values',
+];
 const failures = [];
 const ran = new Set();
 function fail(check, where, msg) {
@@ -89,7 +106,28 @@ function loadNames() {
     for (const l of ticks(noParens(cells[2]))) if (/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(l)) labels.add(l);
   }
   if (metrics.size === 0) fail('metrics', basename(namesFile), 'no metric names found in the table');
-  return { metrics, labels };
+  // Added by Prometheus to every scraped target: `up` and the target labels (the bridge's own
+  // /metrics is scraped as job "pipeline-otel-bridge").
+  metrics.add('up');
+  labels.add('job');
+  labels.add('instance');
+  return { metrics, labels, records: loadRecords() };
+}
+
+// Recording rules of prometheus/rules/*.yml: dashboards may use them (their names contain ':').
+function loadRecords() {
+  const records = new Set();
+  let files = [];
+  try {
+    files = readdirSync(rulesDir).filter((f) => /\.ya?ml$/.test(f));
+  } catch (e) {
+    fail('metrics', rulesDir, `cannot read the recording rules: ${e.message}`);
+  }
+  for (const f of files) {
+    const doc = YAML.parse(readFileSync(join(rulesDir, f), 'utf8'));
+    for (const g of doc?.groups ?? []) for (const r of g.rules ?? []) if (r.record) records.add(r.record);
+  }
+  return records;
 }
 
 // ---------------------------------------------------------------- dashboard walking
@@ -250,7 +288,7 @@ function collectQueries(file, d, provisioned) {
     for (const [i, t] of (panel.targets ?? []).entries()) {
       const type = typeOf(t.datasource ?? panel.datasource);
       const where = `${name}: ${panelName(panel, path)} target ${t.refId ?? i}`;
-      if (type === 'prometheus') promql.push({ where, expr: t.expr, legend: t.legendFormat });
+      if (type === 'prometheus') promql.push({ where, expr: t.expr, legend: t.legendFormat, target: t, panel: true });
       else if (type === 'tempo') traceql.push({ where, target: t });
     }
   }
@@ -329,6 +367,20 @@ function checkVariables(d, queries, name) {
   for (const v of d.templating?.list ?? []) check(typeof v.query === 'string' ? v.query : v.query?.query, `${name}: variable $${v.name}`);
 }
 
+// Variables of these dashboards that must hold exactly one value (no multi-value, no "All"):
+// per-pipeline values such as the last success must not be mixed across accounts or regions.
+const REQUIRED_SINGLE = {
+  'pipeline-detail': ['account', 'region', 'kind', 'pipeline'],
+};
+
+function checkSingleValued(d, name) {
+  for (const v of REQUIRED_SINGLE[d.uid] ?? []) {
+    const def = (d.templating?.list ?? []).find((x) => x.name === v);
+    if (!def) fail('variables', `${name}: variable $${v}`, 'is missing');
+    else if (def.multi || def.includeAll) fail('variables', `${name}: variable $${v}`, 'must be single-valued (multi: false, includeAll: false): a value there must be one');
+  }
+}
+
 // Dashboards whose every Prometheus panel query must filter by every one of these variables.
 const REQUIRED_FILTERS = {
   'pipelines-overview': ['account', 'region', 'team', 'kind', 'pipeline'],
@@ -347,6 +399,24 @@ function checkFilters(d, queries) {
   }
   for (const q of queries.traceql) {
     if (!variablesIn(q.target.query).includes('pipeline')) fail('filters', q.where, 'TraceQL query does not filter by $pipeline');
+  }
+}
+
+// `label = "$var"` (or !=) matches nothing when $var is a regex ("All" is .*; tests/ops.rs runs
+// every panel query with the variables replaced by .*): only a single-valued $pipeline may be
+// used with =; every other variable needs =~ / !~.
+function checkEqualsMatchers(d, queries) {
+  ran.add('filters');
+  const vars = Object.fromEntries((d.templating?.list ?? []).map((v) => [v.name, v]));
+  for (const q of queries.promql) {
+    if (!q.panel || typeof q.expr !== 'string') continue;
+    for (const m of q.expr.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(!=|=)(?![=~])\s*"([^"]*)"/g)) {
+      for (const v of variablesIn(m[3])) {
+        const def = vars[v];
+        if (v === 'pipeline' && def && !def.multi && !def.includeAll) continue;
+        fail('filters', q.where, `${m[1]}${m[2]}"${m[3]}": use =~ (or !~) with $${v}: it may be a regex (All is .*) and matches nothing with ${m[2]}`);
+      }
+    }
   }
 }
 
@@ -430,15 +500,263 @@ function checkNames(all, names) {
   ran.add('labels');
   for (const q of all) {
     const { metrics, labels } = typeof q.expr === 'string' ? namesIn(substitute(q.expr)) : { metrics: [], labels: [] };
-    const madeUp = new Set(); // labels a query creates with label_replace / label_join
-    for (const m of (q.expr ?? '').matchAll(/label_(?:replace|join)\([^,]+,\s*"([^"]+)"/g)) madeUp.add(m[1]);
+    const madeUp = new Set(labelsMadeUp(q.expr ?? '')); // labels a query creates with label_replace / label_join
     for (const m of new Set(metrics)) {
-      if (!names.metrics.has(m)) fail('metrics', q.where, `metric "${m}" is not listed in ${basename(namesFile)}`);
+      if (m.includes(':')) {
+        if (!names.records.has(m)) fail('metrics', q.where, `recording rule "${m}" is not defined in ${rulesDir}`);
+      } else if (!names.metrics.has(m)) fail('metrics', q.where, `metric "${m}" is not listed in ${basename(namesFile)}`);
     }
     const legendLabels = [...(q.legend ?? '').matchAll(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)].map((m) => m[1]);
     for (const l of new Set([...labels, ...legendLabels, ...(q.labelsUsed ?? [])])) {
       if (!names.labels.has(l) && !madeUp.has(l) && l !== '__name__') fail('labels', q.where, `label "${l}" is not listed in ${basename(namesFile)}`);
     }
+  }
+}
+
+
+// ---------------------------------------------------------------- expression structure helpers
+// The arguments of the call whose "(" is at s[open] (strings and nested brackets skipped).
+function callArgs(s, open) {
+  const out = [];
+  let depth = 0;
+  let start = open + 1;
+  for (let i = open; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '"' || ch === "'" || ch === '`') {
+      const quote = ch;
+      for (i++; i < s.length && s[i] !== quote; i++) if (s[i] === '\\' && quote !== '`') i++;
+      continue;
+    }
+    if (ch === '(' || ch === '[' || ch === '{') depth++;
+    else if (ch === ')' || ch === ']' || ch === '}') {
+      depth--;
+      if (depth === 0) {
+        out.push(s.slice(start, i));
+        return { args: out, end: i };
+      }
+    } else if (ch === ',' && depth === 1) {
+      out.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return { args: out, end: s.length };
+}
+
+function calls(expr, fnRe) {
+  const out = [];
+  for (const m of expr.matchAll(new RegExp(`\\b(${fnRe})\\s*\\(`, 'g'))) {
+    out.push({ fn: m[1], ...callArgs(expr, m.index + m[0].length - 1) });
+  }
+  return out;
+}
+
+// Labels an expression creates with label_replace(v, "dst", …) / label_join(v, "dst", …).
+function labelsMadeUp(expr) {
+  const out = [];
+  for (const c of calls(expr, 'label_replace|label_join')) {
+    const dst = c.args[1]?.trim().match(/^"([^"]+)"$/);
+    if (dst) out.push(dst[1]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- [joins]
+const P_LABELS = 'cicd_pipeline_name,\\s*pipeline_bridge_pipeline_kind,\\s*cloud_account_id,\\s*cloud_region';
+const TOPK_INFO = new RegExp(`topk\\s+by\\s*\\(\\s*${P_LABELS}\\s*\\)\\s*\\(\\s*1\\s*,\\s*pipeline_bridge_pipeline_info\\b`);
+function checkJoins(all) {
+  ran.add('joins');
+  for (const q of all) {
+    if (typeof q.expr !== 'string') continue;
+    const e = stripStrings(q.expr);
+    for (const m of e.matchAll(/\b(max|min|sum|avg|group|count)\s+by\s*\(([^)]*)\)\s*\(\s*pipeline_bridge_pipeline_info\b/g)) {
+      if (/\b(team|project)\b/.test(m[2])) {
+        fail('joins', q.where, `${m[1]} by (${m[2].trim()}) (pipeline_bridge_pipeline_info): fails with "many-to-many matching" while an old info series (team change) is not stale yet; join with topk by (P) (1, pipeline_bridge_pipeline_info) as the alert rules do`);
+      }
+    }
+    const ownerJoin = [...e.matchAll(/group_left\s*\(([^)]*)\)/g)].some((m) => /\b(team|project)\b/.test(m[1]));
+    if (!ownerJoin) continue;
+    if (!TOPK_INFO.test(e)) fail('joins', q.where, 'group_left (team, project) without the de-duplicating topk by (P) (1, pipeline_bridge_pipeline_info) of the alert rules');
+    if (/pipeline_bridge_pipeline_info\s*\{[^}]*\bteam\s*(=~|=|!=|!~)/.test(q.expr)) {
+      fail('joins', q.where, 'filters pipeline_bridge_pipeline_info by team before the owner join: pipelines whose info does not match would come back through the fallback without a team; filter after the join (label_replace(…, "team", "$team") unless …)');
+    }
+  }
+}
+
+// ---------------------------------------------------------------- [division]
+// Every "/" divides by a number or by a parenthesised expression that ends in "> 0".
+function checkDivision(all) {
+  ran.add('division');
+  for (const q of all) {
+    if (typeof q.expr !== 'string') continue;
+    const e = stripStrings(substitute(q.expr));
+    for (let i = e.indexOf('/'); i >= 0; i = e.indexOf('/', i + 1)) {
+      let rest = e.slice(i + 1);
+      let skipped;
+      do {
+        skipped = false;
+        const m = rest.match(/^\s*(on|ignoring|group_left|group_right)\s*/);
+        if (m) {
+          rest = rest.slice(m[0].length);
+          if (rest.startsWith('(')) rest = rest.slice(callArgs(rest, 0).end + 1);
+          skipped = true;
+        }
+      } while (skipped);
+      rest = rest.trimStart();
+      if (/^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?\b/.test(rest)) continue;
+      if (rest.startsWith('(')) {
+        const { args } = callArgs(rest, 0);
+        if (/>\s*0\s*$/.test(args.join(',').trim())) continue;
+      }
+      const around = e.slice(Math.max(0, i - 40), i + 60).replace(/\s+/g, ' ');
+      fail('division', q.where, `divisor not guarded against zero (write / (… > 0)): …${around}…`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- [intervals]
+function checkIntervals(all) {
+  ran.add('intervals');
+  for (const q of all) {
+    if (typeof q.expr !== 'string') continue;
+    for (const c of calls(q.expr, 'increase|rate|irate|delta|idelta')) {
+      if (/\[\s*\$\{?__interval\}?\s*\]\s*$/.test(c.args[0] ?? '')) {
+        fail('intervals', q.where, `${c.fn}(…[$__interval]) loses the increments between two intervals and extrapolates the rest: use the exact delta (last value in the interval minus the last value before it)`);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- [quantiles]
+function checkQuantiles(all) {
+  ran.add('quantiles');
+  for (const q of all) {
+    if (typeof q.expr !== 'string' || !q.panel) continue;
+    for (const c of calls(q.expr, 'histogram_quantile')) {
+      if (/\b(cicd_pipeline_run_duration_seconds_bucket|pipeline_bridge_task_duration_seconds_bucket)\b/.test(c.args[1] ?? '')) {
+        fail('quantiles', q.where, 'histogram_quantile over run/step duration buckets: with a few runs it reads the upper part of a bucket (a 2h05m run shows as 2h57m); show the exact mean / longest run, or the recorded quantiles made exact for a single run');
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- [traces]
+// TraceQL of Tempo targets and of Explore links to Tempo, in dashboards with $account and $region.
+function checkTraces(file, d, queries, provisioned) {
+  const name = basename(file);
+  const defined = new Set((d.templating?.list ?? []).map((v) => v.name));
+  if (!defined.has('account') || !defined.has('region')) return;
+  ran.add('traces');
+  const check = (query, where) => {
+    if (typeof query !== 'string' || !/^\s*\{/.test(query)) return; // a trace ID, not a search
+    const need = [
+      ['resource.cloud.account.id', 'account'],
+      ['resource.cloud.region', 'region'],
+      ['span.cicd.pipeline.name', 'pipeline'],
+    ];
+    for (const [attr, v] of need) {
+      const re = new RegExp(`${attr.replace(/\./g, '\\.')}\\s*=~?\\s*"\\$\\{?${v}\\b`);
+      if (!re.test(query)) fail('traces', where, `TraceQL does not filter ${attr} by $${v}: ${query}`);
+    }
+    if (/cicd\.pipeline\.result\s*!=/.test(query)) fail('traces', where, `select failed runs with "kind = server && status = error" (the root span of a failed run), not by result != …: ${query}`);
+  };
+  for (const q of queries.traceql) check(q.target.query, q.where);
+  const walk = (v, path) => {
+    if (Array.isArray(v)) return v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    if (v === null || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      const p = path ? `${path}.${k}` : k;
+      if (k === 'url' && typeof x === 'string' && x.startsWith('/explore?')) {
+        const plain = x.replace(/\$\{(\w+)(?::[^}]*)?\}/g, '@@$1@@');
+        let panes;
+        try {
+          panes = JSON.parse(new URLSearchParams(plain.slice('/explore?'.length)).get('panes'));
+        } catch {
+          continue; // [links] reports it
+        }
+        for (const pane of Object.values(panes ?? {})) {
+          if (provisioned.get(pane.datasource)?.type !== 'tempo') continue;
+          for (const pq of pane.queries ?? []) check(String(pq.query ?? '').replace(/@@(\w+)@@/g, '$${$1}'), `${name}: ${p}`);
+        }
+      } else walk(x, p);
+    }
+  };
+  walk(d, '');
+}
+
+// ---------------------------------------------------------------- [exemplars]
+function checkExemplarDatasource(provisioned) {
+  ran.add('exemplars');
+  for (const ds of provisioned.values()) {
+    if (ds.type !== 'prometheus') continue;
+    const where = `${basename(datasourcesFile)}: ${ds.name}`;
+    const dest = (ds.jsonData?.exemplarTraceIdDestinations ?? []).find((x) => x.name === 'trace_id');
+    if (!dest) fail('exemplars', where, 'no exemplarTraceIdDestinations entry for the exemplar label trace_id');
+    else if (provisioned.get(dest.datasourceUid)?.type !== 'tempo') fail('exemplars', where, `exemplarTraceIdDestinations trace_id → "${dest.datasourceUid}", which is not a provisioned Tempo datasource`);
+  }
+}
+function checkExemplarTargets(all) {
+  ran.add('exemplars');
+  let n = 0;
+  for (const q of all) {
+    if (!q.panel || typeof q.expr !== 'string' || !q.target?.range) continue;
+    if (!/\bcicd_pipeline_run_duration_seconds_bucket\b/.test(q.expr)) continue;
+    n++;
+    if (q.target.exemplar !== true) fail('exemplars', q.where, 'a run duration graph without "exemplar": true (the dots that open each run\'s trace)');
+  }
+  if (!n) fail('exemplars', 'dashboards', 'no run duration graph (range query over cicd_pipeline_run_duration_seconds_bucket) shows exemplars');
+}
+
+// ---------------------------------------------------------------- [values]
+// Each case of values.yml: one dashboard query with its variables substituted, evaluated at one
+// time by `promtool test rules` (input: values-series.mjs; rule_files: the recording rules of
+// prometheus/rules), must give exactly the expected samples.
+async function checkValues(dashboards) {
+  ran.add('values');
+  const spec = YAML.parse(readFileSync(join(here, 'values.yml'), 'utf8'));
+  const { inputSeries } = await import('./values-series.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'grafana-values-'));
+  try {
+    // Recording rules only: the alerts are not needed and their groups may be long.
+    const groups = [];
+    for (const f of readdirSync(rulesDir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
+      for (const g of YAML.parse(readFileSync(join(rulesDir, f), 'utf8'))?.groups ?? []) {
+        const rules = (g.rules ?? []).filter((r) => r.record);
+        if (rules.length) groups.push({ ...g, name: `${f}:${g.name}`, rules });
+      }
+    }
+    writeFileSync(join(dir, 'rules.yml'), YAML.stringify({ groups }, { lineWidth: 0 }));
+    for (const [i, c] of (spec?.cases ?? []).entries()) {
+      const where = `values.yml cases[${i}] ${c.dashboard} "${c.panel}" ${c.refId} at ${c.at}`;
+      const dash = dashboards.find((x) => basename(x.file, '.json') === c.dashboard)?.json;
+      const panel = dash && allPanels(dash).map((x) => x.panel).find((p) => p.title === c.panel && (!c.type || p.type === c.type));
+      const t = panel?.targets?.find((x) => x.refId === c.refId);
+      if (typeof t?.expr !== 'string') {
+        fail('values', where, 'no such Prometheus target');
+        continue;
+      }
+      const vars = c.vars ?? {};
+      let expr = t.expr;
+      for (const [k, v] of Object.entries(vars)) expr = expr.split('${' + k + '}').join(String(v)).split('$' + k).join(String(v));
+      expr = expr.replace(VAR_RE, '.*');
+      const test = {
+        rule_files: ['rules.yml'],
+        evaluation_interval: '1m',
+        tests: [{ interval: '1m', input_series: inputSeries, promql_expr_test: [{ expr, eval_time: c.at, exp_samples: c.expect ?? [] }] }],
+      };
+      writeFileSync(join(dir, 'test.yml'), YAML.stringify(test, { lineWidth: 0 }));
+      const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8' });
+      if (r.error) {
+        fail('values', where, `could not run promtool: ${r.error.message}`);
+        return;
+      }
+      if (r.status !== 0) {
+        const out = `${r.stdout}\n${r.stderr}`;
+        const got = out.match(/^\s*got: (.*)$/m)?.[1] ?? out.match(/err: (.*)/)?.[0] ?? out.trim().split('\n').slice(-3).join(' ');
+        fail('values', where, `expected ${(c.expect ?? []).map((x) => `${x.labels} ${x.value}`).join(', ') || 'nothing'}, got ${got}${c.why ? ` (${c.why})` : ''}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -526,12 +844,22 @@ for (const { file, json } of dashboards) {
   const queries = collectQueries(file, json, provisioned);
   checkVariables(json, queries, basename(file));
   checkFilters(json, queries);
+  checkEqualsMatchers(json, queries);
+  checkSingleValued(json, basename(file));
+  checkTraces(file, json, queries, provisioned);
   checkTempo(queries.traceql);
   checkLinks(file, json, dashboardUids, provisioned);
   allPromql.push(...queries.promql);
 }
 checkPromtool(allPromql);
 checkNames(allPromql, names);
+checkJoins(allPromql);
+checkDivision(allPromql);
+checkIntervals(allPromql);
+checkQuantiles(allPromql);
+checkExemplarDatasource(provisioned);
+checkExemplarTargets(allPromql);
+await checkValues(dashboards);
 
 const byCheck = Object.fromEntries(CHECKS.map((c) => [c, failures.filter((f) => f.check === c)]));
 for (const f of failures) console.log(`[${f.check}] ${f.where}: ${f.msg}`);
