@@ -95,12 +95,8 @@ pub fn render_run(run: &PipelineRun) -> String {
     };
     let _ = writeln!(out, "  run id: {}{attempt}", escape(&run.run_id));
     if let Some(e) = &run.error {
-        let _ = writeln!(
-            out,
-            "  error: {}: {}",
-            escape(&e.error_type),
-            one_line(&e.message, 160)
-        );
+        // The type once: AWS messages often start with it already.
+        let _ = writeln!(out, "  error: {}", error_text(e, 160));
     }
     let n = run.tasks.len();
     for (i, t) in run.tasks.iter().enumerate() {
@@ -193,6 +189,36 @@ mod tests {
         assert_eq!(out.lines().count(), 3 + 3, "{out}");
         assert!(out.contains("job\\u{1b}[2J"), "{out}");
         assert!(out.contains("jr_1\\u{a}✓ RUN forged"), "{out}");
+    }
+
+    #[test]
+    fn an_error_message_that_starts_with_its_type_names_the_type_once() {
+        let run = PipelineRun {
+            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", "clicks"),
+            run_id: "jr_1".into(),
+            attempt: 0,
+            previous_run_id: None,
+            aws_state: "FAILED".into(),
+            status: RunStatus::Ended(RunResult::Failure),
+            start: Millis(1_700_000_000_000),
+            end: Some(Millis(1_700_000_002_000)),
+            error: Some(RunError {
+                error_type: "AnalysisException".into(),
+                message: "AnalysisException: Path does not exist: s3://x".into(),
+            }),
+            will_retry: false,
+            dpu_seconds: None,
+            url: None,
+            sla_secs: None,
+            attributes: Vec::new(),
+            tasks: Vec::new(),
+        };
+        let out = render_run(&run);
+        assert!(
+            out.contains("  error: AnalysisException: Path does not exist: s3://x\n"),
+            "{out}"
+        );
+        assert_eq!(out.matches("AnalysisException").count(), 1, "{out}");
     }
 
     #[test]

@@ -16,10 +16,6 @@ pub const CICD_PIPELINE_TASK_RUN_ID: &str = "cicd.pipeline.task.run.id";
 pub const CICD_PIPELINE_TASK_RUN_RESULT: &str = "cicd.pipeline.task.run.result";
 pub const CICD_SYSTEM_COMPONENT: &str = "cicd.system.component";
 pub const ERROR_TYPE: &str = "error.type";
-pub const ERROR_MESSAGE: &str = "error.message";
-pub const EXCEPTION_EVENT: &str = "exception";
-pub const EXCEPTION_TYPE: &str = "exception.type";
-pub const EXCEPTION_MESSAGE: &str = "exception.message";
 
 // --- cloud / resource --------------------------------------------------------------------
 pub const SERVICE_NAME: &str = "service.name";

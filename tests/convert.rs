@@ -109,6 +109,32 @@ fn check_invariants(run: &PipelineRun, spans: &[SpanData]) {
         result.is_error(),
         "error.type only on failures"
     );
+    // Semantic conventions 1.44, on every span: an Error status comes with `error.type` and
+    // a description that does not repeat it (the message alone); no deprecated
+    // `error.message` attribute, no `exception` event.
+    for s in spans {
+        let attr = |k: &str| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == k)
+                .map(|kv| kv.value.as_str().into_owned())
+        };
+        assert!(attr("error.message").is_none(), "{}: error.message", s.name);
+        assert!(
+            s.events.iter().all(|e| e.name != "exception"),
+            "{}: exception event",
+            s.name
+        );
+        if let Status::Error { description } = &s.status {
+            let et = attr("error.type").unwrap_or_else(|| panic!("{}: no error.type", s.name));
+            assert!(!description.is_empty(), "{}: empty status", s.name);
+            assert!(
+                description == &et || !description.starts_with(&format!("{et}: ")),
+                "{}: the status repeats error.type: {description}",
+                s.name
+            );
+        }
+    }
     // Same input, same ids.
     assert_eq!(
         spans::to_spans(run)

@@ -85,7 +85,8 @@ fn assert_test_scenario(moto: &Moto, r: &Received) {
     assert!(ok.attr("aws.glue.dpu_seconds").is_some());
     assert!(ok.attr("error.type").is_none());
 
-    // Glue failure: error type parsed from the message, status Error, exception event.
+    // Glue failure: error type parsed from the message, status Error with the message alone,
+    // no deprecated error.message attribute or exception event (semantic conventions 1.44).
     let failed = r.root_of_run(run_id(&etl[1]));
     assert_eq!(failed.status, "STATUS_CODE_ERROR");
     assert_eq!(failed.attr("cicd.pipeline.result"), Some("failure"));
@@ -93,7 +94,8 @@ fn assert_test_scenario(moto: &Moto, r: &Received) {
         failed.attr("error.type"),
         Some("java.lang.OutOfMemoryError")
     );
-    assert!(failed.events.contains(&"exception".to_string()));
+    assert!(failed.events.is_empty(), "{:?}", failed.events);
+    assert!(failed.attr("error.message").is_none());
     // The retry is its own trace, linked to the failed attempt.
     let retry = r.root_of_run(run_id(&etl[2]));
     assert_eq!(retry.attr("aws.glue.job_run.attempt"), Some("1"));

@@ -86,13 +86,8 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
     if run.will_retry {
         attributes.push(KeyValue::new(sc::BRIDGE_RUN_WILL_RETRY, true));
     }
-    let (status, events) = error_parts(result, run.error.as_ref(), end);
-    if let Some(err) = &run.error {
-        attributes.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));
-        if !err.message.is_empty() {
-            attributes.push(KeyValue::new(sc::ERROR_MESSAGE, err.message.clone()));
-        }
-    }
+    let status = error_status(result, run.error.as_ref());
+    attributes.extend(error_type(result, run.error.as_ref()));
     let mut links = Vec::new();
     if let (Some(prev), true) = (&run.previous_run_id, run.attempt > 0) {
         let p = &run.pipeline;
@@ -128,7 +123,7 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
         end_time: end.max(run.start).to_system_time(),
         attributes,
         dropped_attributes_count: 0,
-        events,
+        events: SpanEvents::default(),
         links: span_links,
         status,
         instrumentation_scope: scope.clone(),
@@ -204,13 +199,8 @@ impl Builder<'_> {
             KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_RESULT, task.result.as_str()),
         ];
         attributes.extend(task.attributes.iter().map(to_kv));
-        if let Some(err) = &task.error {
-            attributes.push(KeyValue::new(sc::ERROR_TYPE, err.error_type.clone()));
-            if !err.message.is_empty() {
-                attributes.push(KeyValue::new(sc::ERROR_MESSAGE, err.message.clone()));
-            }
-        }
-        let (status, events) = error_parts(task.result, task.error.as_ref(), task.end);
+        attributes.extend(error_type(task.result, task.error.as_ref()));
+        let status = error_status(task.result, task.error.as_ref());
         self.out.push(SpanData {
             span_context: SpanContext::new(
                 key.trace_id(),
@@ -227,7 +217,7 @@ impl Builder<'_> {
             end_time: task.end.max(task.start).to_system_time(),
             attributes,
             dropped_attributes_count: 0,
-            events,
+            events: SpanEvents::default(),
             links: SpanLinks::default(),
             status,
             instrumentation_scope: scope.clone(),
@@ -245,37 +235,31 @@ fn count(task: &TaskRun) -> usize {
         .fold(1usize, |n, c| n.saturating_add(count(c)))
 }
 
-/// Status and the `exception` event of a span.
-fn error_parts(
-    result: RunResult,
-    err: Option<&RunError>,
-    at: crate::records::Millis,
-) -> (Status, SpanEvents) {
+/// The status of a span (semantic conventions 1.44): Error for a failure, timeout or error,
+/// with the error's message alone as its description (the type is `error.type`), or the type
+/// when AWS gave no message; Unset otherwise. No `error.message` attribute and no `exception`
+/// event: both are deprecated, and an AWS error (`States.Timeout`, a Glue state) is no
+/// exception.
+fn error_status(result: RunResult, err: Option<&RunError>) -> Status {
     if !result.is_error() {
-        return (Status::Unset, SpanEvents::default());
+        return Status::Unset;
     }
-    let description = err
-        .map(|e| {
-            if e.message.is_empty() {
-                e.error_type.clone()
-            } else {
-                format!("{}: {}", e.error_type, e.message)
-            }
-        })
-        .unwrap_or_else(|| result.as_str().to_string());
-    let mut events = SpanEvents::default();
-    if let Some(e) = err {
-        events.events.push(opentelemetry::trace::Event::new(
-            sc::EXCEPTION_EVENT,
-            at.to_system_time(),
-            vec![
-                KeyValue::new(sc::EXCEPTION_TYPE, e.error_type.clone()),
-                KeyValue::new(sc::EXCEPTION_MESSAGE, e.message.clone()),
-            ],
-            0,
-        ));
+    let description = match err {
+        Some(e) if !e.message.is_empty() => e.message.clone(),
+        Some(e) => e.error_type.clone(),
+        None => result.as_str().to_string(),
+    };
+    Status::error(description)
+}
+
+/// `error.type` of a span whose status is Error: the error's type, or, when AWS named none (a
+/// task that timed out), the result (`timeout`, `failure`, `error`).
+fn error_type(result: RunResult, err: Option<&RunError>) -> Option<KeyValue> {
+    match err {
+        Some(e) => Some(KeyValue::new(sc::ERROR_TYPE, e.error_type.clone())),
+        None if result.is_error() => Some(KeyValue::new(sc::ERROR_TYPE, result.as_str())),
+        None => None,
     }
-    (Status::error(description), events)
 }
 
 fn to_kv(a: &Attr) -> KeyValue {
