@@ -57,6 +57,23 @@ pub struct PipelineRef {
     pub arn: String,
 }
 
+/// The AWS partition of a region, for ARNs the bridge derives: `aws-cn` (China), `aws-us-gov`
+/// (GovCloud), the isolated partitions, `aws` for every other region.
+pub fn partition(region: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 6] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-iso-", "aws-iso"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(p, _)| region.starts_with(p))
+        .map_or("aws", |(_, part)| part)
+}
+
 impl PipelineRef {
     /// A Glue job; its ARN is derived, as Glue's APIs do not return it.
     pub fn glue_job(account: &str, region: &str, name: &str) -> Self {
@@ -65,7 +82,10 @@ impl PipelineRef {
             account: account.to_string(),
             region: region.to_string(),
             name: name.to_string(),
-            arn: format!("arn:aws:glue:{region}:{account}:job/{name}"),
+            arn: format!(
+                "arn:{}:glue:{region}:{account}:job/{name}",
+                partition(region)
+            ),
         }
     }
 
@@ -296,4 +316,27 @@ pub fn truncate_message(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… [truncated {} bytes]", &s[..end], s.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn derived_arns_use_the_region_partition() {
+        for (region, part) in [
+            ("eu-west-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+        ] {
+            assert_eq!(super::partition(region), part, "{region}");
+            assert_eq!(
+                super::PipelineRef::glue_job("1", region, "j").arn,
+                format!("arn:{part}:glue:{region}:1:job/j")
+            );
+        }
+    }
 }

@@ -14,6 +14,7 @@ pub const CICD_PIPELINE_ACTION_NAME: &str = "cicd.pipeline.action.name";
 pub const CICD_PIPELINE_TASK_NAME: &str = "cicd.pipeline.task.name";
 pub const CICD_PIPELINE_TASK_RUN_ID: &str = "cicd.pipeline.task.run.id";
 pub const CICD_PIPELINE_TASK_RUN_RESULT: &str = "cicd.pipeline.task.run.result";
+pub const CICD_PIPELINE_TASK_RUN_URL_FULL: &str = "cicd.pipeline.task.run.url.full";
 pub const CICD_SYSTEM_COMPONENT: &str = "cicd.system.component";
 pub const ERROR_TYPE: &str = "error.type";
 

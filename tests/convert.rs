@@ -109,6 +109,19 @@ fn check_invariants(run: &PipelineRun, spans: &[SpanData]) {
         result.is_error(),
         "error.type only on failures"
     );
+    // Every task span names a page of its own run (required by the conventions).
+    if let Some(url) = &run.url {
+        for s in &spans[1..] {
+            assert!(
+                s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == "cicd.pipeline.task.run.url.full"
+                        && kv.value.as_str() == url.as_str()),
+                "{}: no cicd.pipeline.task.run.url.full",
+                s.name
+            );
+        }
+    }
     // Semantic conventions 1.44, on every span: an Error status comes with `error.type` and
     // a description that does not repeat it (the message alone); no deprecated
     // `error.message` attribute, no `exception` event.

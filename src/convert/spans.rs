@@ -131,6 +131,7 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
     let mut b = Builder {
         key: &key,
         scope: &scope,
+        url: run.url.as_deref(),
         max: max_spans.max(1),
         out: spans,
         dropped: 0,
@@ -180,6 +181,9 @@ fn add_dropped(spans: &mut [SpanData], n: usize) {
 struct Builder<'a> {
     key: &'a RunKey,
     scope: &'a InstrumentationScope,
+    /// The run's console page: also each task's `cicd.pipeline.task.run.url.full` (required by
+    /// the conventions; AWS has no page of its own per state, the execution's page shows them).
+    url: Option<&'a str>,
     max: usize,
     out: Vec<SpanData>,
     dropped: usize,
@@ -198,6 +202,12 @@ impl Builder<'_> {
             KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_ID, task.run_id.clone()),
             KeyValue::new(sc::CICD_PIPELINE_TASK_RUN_RESULT, task.result.as_str()),
         ];
+        if let Some(url) = self.url {
+            attributes.push(KeyValue::new(
+                sc::CICD_PIPELINE_TASK_RUN_URL_FULL,
+                url.to_string(),
+            ));
+        }
         attributes.extend(task.attributes.iter().map(to_kv));
         attributes.extend(error_type(task.result, task.error.as_ref()));
         let status = error_status(task.result, task.error.as_ref());
