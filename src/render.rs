@@ -191,27 +191,37 @@ mod tests {
         assert!(out.contains("jr_1\\u{a}✓ RUN forged"), "{out}");
     }
 
-    #[test]
-    fn an_error_message_that_starts_with_its_type_names_the_type_once() {
-        let run = PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", "clicks"),
-            run_id: "jr_1".into(),
+    /// A finished, successful Glue run of job `name`, started and ended at these epoch ms.
+    fn glue_run(name: &str, start: i64, end: Option<i64>) -> PipelineRun {
+        PipelineRun {
+            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", name),
+            run_id: format!("jr_{name}"),
             attempt: 0,
             previous_run_id: None,
-            aws_state: "FAILED".into(),
-            status: RunStatus::Ended(RunResult::Failure),
-            start: Millis(1_700_000_000_000),
-            end: Some(Millis(1_700_000_002_000)),
-            error: Some(RunError {
-                error_type: "AnalysisException".into(),
-                message: "AnalysisException: Path does not exist: s3://x".into(),
-            }),
+            aws_state: "SUCCEEDED".into(),
+            status: RunStatus::Ended(RunResult::Success),
+            start: Millis(start),
+            end: end.map(Millis),
+            error: None,
             will_retry: false,
             dpu_seconds: None,
             url: None,
             sla_secs: None,
             attributes: Vec::new(),
             tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_error_message_that_starts_with_its_type_names_the_type_once() {
+        let run = PipelineRun {
+            aws_state: "FAILED".into(),
+            status: RunStatus::Ended(RunResult::Failure),
+            error: Some(RunError {
+                error_type: "AnalysisException".into(),
+                message: "AnalysisException: Path does not exist: s3://x".into(),
+            }),
+            ..glue_run("clicks", 1_700_000_000_000, Some(1_700_000_002_000))
         };
         let out = render_run(&run);
         assert!(
@@ -223,23 +233,7 @@ mod tests {
 
     #[test]
     fn times_past_year_9999_still_render_one_line_each() {
-        let mut run = PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", "far"),
-            run_id: "jr_far".into(),
-            attempt: 0,
-            previous_run_id: None,
-            aws_state: "SUCCEEDED".into(),
-            status: RunStatus::Ended(RunResult::Success),
-            start: Millis(300_000_000_000_000),
-            end: Some(Millis(i64::MAX)),
-            error: None,
-            will_retry: false,
-            dpu_seconds: None,
-            url: None,
-            sla_secs: None,
-            attributes: Vec::new(),
-            tasks: Vec::new(),
-        };
+        let mut run = glue_run("far", 300_000_000_000_000, Some(i64::MAX));
         let out = render_run(&run);
         assert_eq!(out.lines().count(), 2, "{out}");
         assert!(
