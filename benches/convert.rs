@@ -6,8 +6,11 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pipeline_otel_bridge::config::Config;
-use pipeline_otel_bridge::convert::{glue, sfn, spans};
-use pipeline_otel_bridge::records::{GlueJobRun, HistoryEvent, Millis, SfnExecution};
+use pipeline_otel_bridge::convert::spans;
+use pipeline_otel_bridge::records::Millis;
+use pipeline_otel_bridge::sources::glue_job::records::GlueJobRun;
+use pipeline_otel_bridge::sources::sfn::records::{HistoryEvent, SfnExecution};
+use pipeline_otel_bridge::sources::{glue_job::convert as glue, sfn::convert as sfn};
 use std::hint::black_box;
 
 fn ev(id: i64, prev: i64, t: i64, kind: &str) -> HistoryEvent {

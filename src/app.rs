@@ -1,6 +1,6 @@
 //! The subcommands, as library functions so tests can drive them.
 
-use crate::aws::{self, ApiCounts, ApiObserver};
+use crate::aws::{ApiCounts, ApiObserver};
 use crate::config::Config;
 use crate::export::{self, Signal};
 use crate::ids::RunKey;
@@ -156,23 +156,20 @@ pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineR
     let counts = Arc::new(ApiCounts::default());
     let c2 = counts.clone();
     let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
-    let regions = poller::connect(&cfg, &observers).await?;
+    let sources = poller::connect(&cfg, &observers).await?;
     let filters = cfg.filters()?;
     let now = Millis::now();
     let since_ms = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
     let cutoff = Millis(now.0.saturating_sub(since_ms));
     let mut runs = Vec::new();
     let mut errors = Vec::new();
-    for rc in &regions {
+    for src in &sources {
         let mut d = poller::Discovery::default();
-        errors.extend(
-            poller::discover(&cfg, rc, &mut d)
-                .await
-                .iter()
-                .map(|e| e.to_string()),
-        );
-        for t in poller::targets(&cfg, &filters, rc, &d) {
-            match poller::scan(rc, &t, &Checkpoint::default(), cutoff, now, None).await {
+        if let Err(e) = poller::discover(src.as_ref(), &mut d).await {
+            errors.push(e.to_string());
+        }
+        for p in poller::targets(&filters, src.as_ref(), &d) {
+            match poller::scan(src.as_ref(), &p, &Checkpoint::default(), cutoff, now, None).await {
                 Ok(s) => {
                     runs.extend(s.finished);
                     runs.extend(s.in_flight);
@@ -191,28 +188,21 @@ pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
     let counts = Arc::new(ApiCounts::default());
     let c2 = counts.clone();
     let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
-    let regions = poller::connect(&cfg, &observers).await?;
+    let sources = poller::connect(&cfg, &observers).await?;
     let mut lines = Vec::new();
     let mut all_ok = true;
-    for rc in &regions {
-        let mut line = |name: &str, r: Result<(), aws::AwsError>| match r {
+    for src in &sources {
+        let (name, account, region) = (src.spec().key, src.account(), src.region());
+        match src.probe().await {
             Ok(()) => lines.push(format!(
-                "ok    {name:<15} account {} region {}",
-                rc.account, rc.region
+                "ok    {name:<15} account {account} region {region}"
             )),
             Err(e) => {
                 all_ok = false;
                 lines.push(format!(
-                    "FAIL  {name:<15} account {} region {}: {e}",
-                    rc.account, rc.region
+                    "FAIL  {name:<15} account {account} region {region}: {e}"
                 ));
             }
-        };
-        if cfg.glue.enabled {
-            line("glue", aws::glue::probe(&rc.glue, &rc.region).await);
-        }
-        if cfg.step_functions.enabled {
-            line("step_functions", aws::sfn::probe(&rc.sfn, &rc.region).await);
         }
     }
     // The exporters are only built, not connected: a collector may legitimately be down now.

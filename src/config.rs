@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The whole configuration.
+///
+/// Unknown keys are errors: the keys that are not fields below are each source's table
+/// (`[glue]`, `[step_functions]`, … from [`crate::sources::ALL`]), anything else is reported
+/// by [`Config::parse`] with its line.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     /// Time between the starts of two poll cycles.
     #[serde(deserialize_with = "duration::required")]
@@ -30,14 +34,16 @@ pub struct Config {
     /// Pipelines polled at the same time, per source and region.
     pub concurrency: usize,
     pub aws: AwsConfig,
-    pub glue: SourceConfig,
-    pub step_functions: SourceConfig,
     pub otlp: OtlpConfig,
     /// Expectations and ownership by pipeline name pattern (`[[pipelines]]`). For each setting
     /// the first entry that matches the pipeline and sets it wins, so a catch-all `match = "*"`
     /// at the end gives defaults. Pipelines without settings have no SLA and no expected
     /// interval.
     pub pipelines: Vec<PipelineSettings>,
+    /// Every other top-level key, as written: the sources' tables, checked and read by
+    /// [`Config::sources`] (an unknown key is an error).
+    #[serde(flatten)]
+    pub source_tables: BTreeMap<String, toml::Value>,
 }
 
 /// One `[[pipelines]]` entry.
@@ -47,7 +53,7 @@ pub struct PipelineSettings {
     /// Glob pattern on the pipeline (job or state machine) name.
     #[serde(rename = "match")]
     pub pattern: String,
-    /// Only pipelines of this kind: `glue-job` or `sfn`.
+    /// Only pipelines of this kind (`glue-job`, `sfn`, …: a source's kind).
     #[serde(default)]
     pub kind: Option<String>,
     /// Longest acceptable run duration; a longer run is flagged on its trace and alerted on.
@@ -169,10 +175,9 @@ impl Default for Config {
             discovery_interval: Duration::from_secs(600),
             concurrency: 4,
             aws: AwsConfig::default(),
-            glue: SourceConfig::default(),
-            step_functions: SourceConfig::default(),
             otlp: OtlpConfig::default(),
             pipelines: Vec::new(),
+            source_tables: BTreeMap::new(),
         }
     }
 }
@@ -252,11 +257,22 @@ impl NameFilter {
     }
 }
 
-/// The compiled name filters of both sources.
-#[derive(Debug, Clone)]
+/// The compiled name filters of every source, by its config key.
+#[derive(Debug, Clone, Default)]
 pub struct Filters {
-    pub glue: NameFilter,
-    pub step_functions: NameFilter,
+    /// `None`: the source is disabled.
+    by_source: BTreeMap<&'static str, Option<NameFilter>>,
+}
+
+impl Filters {
+    /// Whether the source `key` watches the pipeline `name`: the source is enabled and the
+    /// name passes its include/exclude patterns (a source without settings watches all).
+    pub fn matches(&self, key: &str, name: &str) -> bool {
+        match self.by_source.get(key) {
+            Some(f) => f.as_ref().is_some_and(|f| f.matches(name)),
+            None => true,
+        }
+    }
 }
 
 /// OTLP export settings. Unset fields fall back to the standard `OTEL_EXPORTER_OTLP_*`
@@ -568,10 +584,8 @@ impl Config {
         if self.concurrency == 0 || self.concurrency > 64 {
             return Err(invalid("concurrency", "must be between 1 and 64".into()));
         }
-        for (name, src) in [
-            ("glue", &self.glue),
-            ("step_functions", &self.step_functions),
-        ] {
+        let sources = self.sources().map_err(|(key, msg)| invalid(&key, msg))?;
+        for (name, src) in &sources {
             src.filter()
                 .map_err(|(key, msg)| invalid(&format!("{name}.{key}"), msg))?;
         }
@@ -582,10 +596,14 @@ impl Config {
         for (i, p) in self.pipelines.iter().enumerate() {
             let key = |k: &str| format!("pipelines[{i}].{k}");
             if let Some(k) = &p.kind {
-                if k != "glue-job" && k != "sfn" {
+                if crate::sources::kind(k).is_none() {
                     return Err(invalid(
                         &key("kind"),
-                        format!("`{k}`: expected `glue-job` or `sfn`"),
+                        format!(
+                            "`{}`: expected {}",
+                            crate::sanitize::escape(k),
+                            crate::sources::kind_names()
+                        ),
                     ));
                 }
             }
@@ -630,20 +648,73 @@ impl Config {
         ExpectationRules::compile(&self.pipelines).unwrap_or_default()
     }
 
-    /// Compiles the include/exclude patterns of both sources.
-    pub fn filters(&self) -> Result<Filters, ConfigError> {
-        let compile = |name: &str, src: &SourceConfig| {
-            src.filter().map_err(|(key, message)| ConfigError::Invalid {
-                path: PathBuf::from("(config)"),
-                line: None,
-                key: format!("{name}.{key}"),
-                message,
+    /// Every source's settings by its config key (defaults where the file has no table):
+    /// the error names the key that is not a source's table or the key inside one that is
+    /// wrong, with the reason.
+    pub fn sources(&self) -> Result<BTreeMap<&'static str, SourceConfig>, (String, String)> {
+        for (k, v) in &self.source_tables {
+            if crate::sources::by_key(k).is_none() {
+                return Err((
+                    crate::sanitize::escape(k).into_owned(),
+                    format!(
+                        "unknown key; expected a setting or a source's table ({})",
+                        crate::sources::keys()
+                    ),
+                ));
+            }
+            let Some(table) = v.as_table() else {
+                return Err((k.clone(), "expected a table".into()));
+            };
+            for (field, value) in table {
+                let one: toml::Table = [(field.clone(), value.clone())].into_iter().collect();
+                if let Err(e) = SourceConfig::deserialize(toml::Value::Table(one)) {
+                    // serde's reason with any quoted value cut, like every config message.
+                    let why = locate::one_line(&locate::redact_quoted(e.message()));
+                    return Err((
+                        format!("{k}.{}", crate::sanitize::escape(field)),
+                        crate::sanitize::escape(&why).into_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(crate::sources::ALL
+            .iter()
+            .map(|s| {
+                let cfg = self
+                    .source_tables
+                    .get(s.key)
+                    .and_then(|v| SourceConfig::deserialize(v.clone()).ok())
+                    .unwrap_or_default();
+                (s.key, cfg)
             })
+            .collect())
+    }
+
+    /// Whether the source with config key `key` is enabled.
+    pub fn source_enabled(&self, key: &str) -> bool {
+        self.sources()
+            .ok()
+            .and_then(|mut m| m.remove(key))
+            .unwrap_or_default()
+            .enabled
+    }
+
+    /// Compiles the include/exclude patterns of every enabled source.
+    pub fn filters(&self) -> Result<Filters, ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: PathBuf::from("(config)"),
+            line: None,
+            key,
+            message,
         };
-        Ok(Filters {
-            glue: compile("glue", &self.glue)?,
-            step_functions: compile("step_functions", &self.step_functions)?,
-        })
+        let mut by_source = BTreeMap::new();
+        for (name, src) in self.sources().map_err(|(k, m)| invalid(k, m))? {
+            let f = src
+                .filter()
+                .map_err(|(key, message)| invalid(format!("{name}.{key}"), message))?;
+            by_source.insert(name, src.enabled.then_some(f));
+        }
+        Ok(Filters { by_source })
     }
 }
 
@@ -697,7 +768,7 @@ mod locate {
     }
 
     /// The non-empty lines of `msg`, trimmed and joined by `; `.
-    fn one_line(msg: &str) -> String {
+    pub(super) fn one_line(msg: &str) -> String {
         let lines: Vec<&str> = msg
             .lines()
             .map(str::trim)
@@ -721,7 +792,7 @@ mod locate {
     }
 
     /// `"…"` for every double-quoted part of `msg`; an unpaired quote stays.
-    fn redact_quoted(msg: &str) -> String {
+    pub(super) fn redact_quoted(msg: &str) -> String {
         let parts: Vec<&str> = msg.split('"').collect();
         let mut out = String::with_capacity(msg.len());
         for (i, part) in parts.iter().enumerate() {
@@ -831,7 +902,10 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(60));
         assert!(c.lookback >= Duration::from_secs(24 * 3600));
-        assert!(c.glue.filter().unwrap().matches("anything"));
+        assert!(c.sources().unwrap()["glue"]
+            .filter()
+            .unwrap()
+            .matches("anything"));
     }
 
     #[test]
@@ -866,7 +940,7 @@ mod tests {
     fn filters_include_and_exclude() {
         let c = parse("[glue]\ninclude = [\"orders-*\", \"customers-*\"]\nexclude = [\"*-test\"]")
             .unwrap();
-        let f = c.glue.filter().unwrap();
+        let f = c.sources().unwrap()["glue"].filter().unwrap();
         assert!(f.matches("orders-etl"));
         assert!(!f.matches("orders-test"));
         assert!(!f.matches("clickstream"));

@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn ids_are_stable_and_documented() {
         let k = RunKey::new(
-            PipelineKind::GlueJob,
+            crate::sources::glue_job::KIND,
             "123456789012",
             "us-east-1",
             "orders-etl",
@@ -91,8 +91,8 @@ mod tests {
 
     #[test]
     fn delimiters_prevent_collisions() {
-        let a = RunKey::new(PipelineKind::GlueJob, "1", "r", "ab", "c", 0);
-        let b = RunKey::new(PipelineKind::GlueJob, "1", "r", "a", "bc", 0);
+        let a = RunKey::new(crate::sources::glue_job::KIND, "1", "r", "ab", "c", 0);
+        let b = RunKey::new(crate::sources::glue_job::KIND, "1", "r", "a", "bc", 0);
         assert_ne!(a.trace_id(), b.trace_id());
         assert_ne!(a.task_span_id("1"), a.task_span_id("2"));
     }

@@ -3,13 +3,13 @@
 use clap::{Parser, Subcommand};
 use pipeline_otel_bridge::config::{limits, parse_duration_at_most};
 use pipeline_otel_bridge::sanitize::Escaped;
-use pipeline_otel_bridge::{app, model::PipelineKind, render};
+use pipeline_otel_bridge::{app, render, sources};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Turns AWS Glue job runs and Step Functions executions into OpenTelemetry traces and metrics.
+/// Turns AWS pipeline runs (Glue, Step Functions, …) into OpenTelemetry traces and metrics.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Poll AWS and export every finished run over OTLP.
     Run {
-        /// Config file (TOML); without it every Glue job and state machine is watched.
+        /// Config file (TOML); without it every pipeline of every source is watched.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Run one poll cycle, export, save checkpoints and exit (non-zero if an export failed).
@@ -53,8 +53,8 @@ enum Command {
     },
     /// Print recent runs as trees, straight from AWS (exports nothing, changes no state).
     Runs {
-        /// Config file (TOML): regions, sources and name filters; without it every Glue job
-        /// and state machine is listed.
+        /// Config file (TOML): regions, sources and name filters; without it every pipeline of
+        /// every source is listed.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// How far back, e.g. `24h`, `90m`, `7d`; at most 365 days.
@@ -63,23 +63,28 @@ enum Command {
     },
     /// Print the trace id and root span id the bridge gives a run.
     TraceId {
-        /// `glue-job` or `sfn`.
-        #[arg(long)]
+        /// The pipeline's kind, as in `[[pipelines]] kind`.
+        #[arg(long, value_parser = kind_names())]
         kind: String,
         #[arg(long)]
         account: String,
         #[arg(long)]
         region: String,
-        /// Job or state machine name.
+        /// The pipeline's name (job, state machine, …).
         #[arg(long)]
         pipeline: String,
-        /// Glue JobRunId or Step Functions execution ARN.
+        /// The run's id (`cicd.pipeline.run.id`: Glue JobRunId, execution ARN, …).
         #[arg(long)]
         run_id: String,
-        /// Glue attempt / Step Functions redrive count.
+        /// The run's attempt (Glue attempt, Step Functions redrive count, …).
         #[arg(long, default_value_t = 0)]
         attempt: u32,
     },
+}
+
+/// `--kind`: the kinds of the registered sources.
+fn kind_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(sources::ALL.iter().map(|s| s.kind.as_str()))
 }
 
 /// `--since`: a duration of at most 365 days (AWS keeps no older runs).
@@ -185,8 +190,9 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             run_id,
             attempt,
         } => {
-            let kind = PipelineKind::parse(&kind)
-                .ok_or_else(|| anyhow::anyhow!("--kind `{kind}`: expected `glue-job` or `sfn`"))?;
+            let kind = sources::kind(&kind).ok_or_else(|| {
+                anyhow::anyhow!("--kind `{kind}`: expected {}", sources::kind_names())
+            })?;
             println!(
                 "{}",
                 app::trace_id(kind, &account, &region, &pipeline, &run_id, attempt)

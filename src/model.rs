@@ -1,52 +1,47 @@
 //! What the bridge knows about a pipeline run, independent of AWS and of OpenTelemetry.
 //!
-//! `convert::{glue,sfn}` build these from [`crate::records`]; `convert::spans` and the metrics
+//! Each source (`sources/*/convert.rs`) builds these from its records; `convert::spans` and the metrics
 //! turn them into telemetry; `render` prints them for a person.
 
 use crate::records::Millis;
 use std::fmt;
 
-/// Which AWS service runs the pipeline.
+/// Which kind of pipeline (which AWS service and resource) a run belongs to. Each source
+/// defines its own (`sources/*/mod.rs`); the registry (`sources::kind`) parses the names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PipelineKind {
-    GlueJob,
-    StepFunctions,
+pub struct PipelineKind {
+    name: &'static str,
+    cloud_platform: &'static str,
 }
 
 impl PipelineKind {
+    /// `name`: stable, used in ids, state keys, metric labels and the
+    /// `pipeline_bridge.pipeline.kind` attribute, so it never changes once released.
+    pub const fn new(name: &'static str, cloud_platform: &'static str) -> Self {
+        PipelineKind {
+            name,
+            cloud_platform,
+        }
+    }
+
     /// Stable name used in ids, state keys and the `pipeline_bridge.pipeline.kind` attribute.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PipelineKind::GlueJob => "glue-job",
-            PipelineKind::StepFunctions => "sfn",
-        }
+        self.name
     }
 
     /// Value of `cloud.platform` on the trace resource (custom values are allowed by semconv).
     pub fn cloud_platform(self) -> &'static str {
-        match self {
-            PipelineKind::GlueJob => "aws_glue",
-            PipelineKind::StepFunctions => "aws_step_functions",
-        }
-    }
-
-    /// Parses [`PipelineKind::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "glue-job" => Some(PipelineKind::GlueJob),
-            "sfn" => Some(PipelineKind::StepFunctions),
-            _ => None,
-        }
+        self.cloud_platform
     }
 }
 
 impl fmt::Display for PipelineKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name)
     }
 }
 
-/// One pipeline: a Glue job or a state machine in one account and region.
+/// One pipeline (a Glue job, a state machine, …) in one account and region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PipelineRef {
     pub kind: PipelineKind,
@@ -75,24 +70,9 @@ pub fn partition(region: &str) -> &'static str {
 }
 
 impl PipelineRef {
-    /// A Glue job; its ARN is derived, as Glue's APIs do not return it.
-    pub fn glue_job(account: &str, region: &str, name: &str) -> Self {
+    pub fn new(kind: PipelineKind, account: &str, region: &str, name: &str, arn: &str) -> Self {
         PipelineRef {
-            kind: PipelineKind::GlueJob,
-            account: account.to_string(),
-            region: region.to_string(),
-            name: name.to_string(),
-            arn: format!(
-                "arn:{}:glue:{region}:{account}:job/{name}",
-                partition(region)
-            ),
-        }
-    }
-
-    /// A Step Functions state machine.
-    pub fn state_machine(account: &str, region: &str, name: &str, arn: &str) -> Self {
-        PipelineRef {
-            kind: PipelineKind::StepFunctions,
+            kind,
             account: account.to_string(),
             region: region.to_string(),
             name: name.to_string(),
@@ -316,27 +296,4 @@ pub fn truncate_message(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… [truncated {} bytes]", &s[..end], s.len() - end)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn derived_arns_use_the_region_partition() {
-        for (region, part) in [
-            ("eu-west-1", "aws"),
-            ("cn-north-1", "aws-cn"),
-            ("cn-northwest-1", "aws-cn"),
-            ("us-gov-west-1", "aws-us-gov"),
-            ("us-iso-east-1", "aws-iso"),
-            ("us-isob-east-1", "aws-iso-b"),
-            ("eu-isoe-west-1", "aws-iso-e"),
-            ("us-isof-south-1", "aws-iso-f"),
-        ] {
-            assert_eq!(super::partition(region), part, "{region}");
-            assert_eq!(
-                super::PipelineRef::glue_job("1", region, "j").arn,
-                format!("arn:{part}:glue:{region}:1:job/j")
-            );
-        }
-    }
 }

@@ -2,7 +2,7 @@
 //! the checkpoints and count the runs.
 //!
 //! ```text
-//! discover (cached) ─► per pipeline, concurrently: scan (source.rs) ─► as each scan completes:
+//! discover (cached) ─► per pipeline, concurrently: scan (sources/scan.rs) ─► as each scan completes:
 //!   export its finished runs ─► next checkpoint (pure: acked → exported, not acked → pending)
 //!   ─► commit staged checkpoints (at most every second, and at the end) ─► record metrics
 //!   ─► export metrics
@@ -14,13 +14,13 @@
 use crate::aws::{self, ApiCounts, AwsError, CallCounter};
 use crate::config::{Config, ExpectationRules, Filters};
 use crate::convert::spans;
-use crate::export::{self, ExportError, MetricSender, TraceSender};
+use crate::export::{self, ExportError, MetricSender, MetricSink, TraceSender, TraceSink};
 use crate::model::{PipelineRef, PipelineRun, RunPhase, RunStatus};
-use crate::records::{GlueJob, Millis, SfnStateMachine};
+use crate::records::Millis;
 use crate::sanitize::Escaped;
 use crate::semconv::component;
-pub use crate::source::PipelineScan;
-use crate::source::{self, DetailsCache, GlueJobSource, StateMachineSource};
+pub use crate::sources::PipelineScan;
+use crate::sources::{Connection, DetailsCache, Source, Window};
 use crate::state::{Checkpoint, CheckpointStore};
 use crate::telemetry::Telemetry;
 use futures::StreamExt;
@@ -45,31 +45,23 @@ pub const UNKNOWN_ACCOUNT: &str = "unknown";
 /// Fails when an account id could not be resolved: the account is part of every checkpoint
 /// key, trace id and metric series, so polling as `unknown` would export every run again under
 /// other ids and count it again under other labels.
-pub fn require_accounts(regions: &[RegionClients]) -> anyhow::Result<()> {
-    if let Some(rc) = regions.iter().find(|r| r.account == UNKNOWN_ACCOUNT) {
+pub fn require_accounts(sources: &[Arc<dyn Source>]) -> anyhow::Result<()> {
+    if let Some(s) = sources.iter().find(|s| s.account() == UNKNOWN_ACCOUNT) {
         anyhow::bail!(
             "cannot resolve the AWS account id in {} (sts:GetCallerIdentity failed, see above); \
              not starting, as every checkpoint, trace id and metric series names the account",
-            crate::sanitize::escape(&rc.region)
+            crate::sanitize::escape(s.region())
         );
     }
     Ok(())
 }
 
-/// SDK clients of one account and region.
-#[derive(Clone, Debug)]
-pub struct RegionClients {
-    pub region: String,
-    pub account: String,
-    pub glue: aws_sdk_glue::Client,
-    pub sfn: aws_sdk_sfn::Client,
-}
-
-/// Builds clients for every configured region (or the ambient one) and resolves the account.
+/// Connects every enabled source in every configured region (or the ambient one), after
+/// resolving the account of each region.
 pub async fn connect(
     cfg: &Config,
     observers: &dyn Fn(&str) -> Vec<Arc<dyn aws::ApiObserver>>,
-) -> anyhow::Result<Vec<RegionClients>> {
+) -> anyhow::Result<Vec<Arc<dyn Source>>> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     // A throttled call is retried briefly and then left to the next cycle, so one throttled
     // pipeline cannot hold a cycle for long. AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win.
@@ -109,7 +101,10 @@ pub async fn connect(
     } else {
         cfg.aws.regions.clone()
     };
-    let mut out = Vec::new();
+    let enabled = cfg
+        .sources()
+        .map_err(|(key, why)| anyhow::anyhow!("config key `{key}`: {why}"))?;
+    let mut out: Vec<Arc<dyn Source>> = Vec::new();
     for region in regions {
         let counter = CallCounter::new(observers(&region));
         let sdk = base
@@ -129,71 +124,60 @@ pub async fn connect(
                 UNKNOWN_ACCOUNT.to_string()
             }
         };
-        out.push(RegionClients {
-            glue: aws_sdk_glue::Client::from_conf(
-                aws_sdk_glue::config::Builder::from(&sdk)
-                    .interceptor(counter.clone())
-                    .build(),
-            ),
-            sfn: aws_sdk_sfn::Client::from_conf(
-                aws_sdk_sfn::config::Builder::from(&sdk)
-                    .interceptor(counter)
-                    .build(),
-            ),
-            region,
-            account,
-        });
+        let conn = Connection {
+            sdk: &sdk,
+            counter: &counter,
+            account: &account,
+            region: &region,
+        };
+        for spec in crate::sources::ALL {
+            if enabled.get(spec.key).is_some_and(|c| c.enabled) {
+                out.push(Arc::from((spec.connect)(&conn)));
+            }
+        }
     }
     Ok(out)
 }
 
-/// A pipeline to poll, with its cached definition.
-#[derive(Clone, Debug)]
-pub enum Target {
-    Glue(PipelineRef, Option<GlueJob>),
-    Sfn(PipelineRef),
-}
-
-impl Target {
-    pub fn pipeline(&self) -> &PipelineRef {
-        match self {
-            Target::Glue(p, _) | Target::Sfn(p) => p,
-        }
-    }
-}
-
 /// Reads one pipeline's runs: new since `cutoff`, and every run `cp` awaits.
 pub async fn scan(
-    clients: &RegionClients,
-    target: &Target,
+    src: &dyn Source,
+    pipeline: &PipelineRef,
     cp: &Checkpoint,
     cutoff: Millis,
     now: Millis,
     cache: Option<&DetailsCache>,
 ) -> Result<PipelineScan, AwsError> {
-    let (account, region) = (clients.account.as_str(), clients.region.as_str());
-    match target {
-        Target::Glue(p, job) => {
-            let src = GlueJobSource {
-                client: &clients.glue,
-                account,
-                region,
-                name: &p.name,
-                job: job.as_ref(),
-            };
-            source::scan(&src, cp, cutoff, now, cache).await
-        }
-        Target::Sfn(p) => {
-            let src = StateMachineSource {
-                client: &clients.sfn,
-                account,
-                region,
-                name: &p.name,
-                arn: &p.arn,
-            };
-            source::scan(&src, cp, cutoff, now, cache).await
-        }
-    }
+    src.scan(pipeline, cp, Window { cutoff, now }, cache).await
+}
+
+/// A pipeline to scan: its source, itself, its checkpoint.
+type Job = (Arc<dyn Source + 'static>, PipelineRef, Checkpoint);
+
+/// What one scan of the cycle hands over: the source's component, the pipeline, its
+/// checkpoint before the scan, and the result.
+type Scanned = (
+    &'static str,
+    PipelineRef,
+    Checkpoint,
+    Result<PipelineScan, AwsError>,
+);
+
+/// One scan of the cycle, owning what it reads (boxed: a `'static` future the scan driver
+/// task can hold).
+fn scan_job(
+    (src, p, cp): Job,
+    now: Millis,
+    (lookback, rescan): (i64, i64),
+    cache: Arc<DetailsCache>,
+) -> futures::future::BoxFuture<'static, Scanned> {
+    Box::pin(async move {
+        let cutoff = cp.cutoff(now, lookback, rescan);
+        let r = src
+            .scan(&p, &cp, Window { cutoff, now }, Some(&cache))
+            .await;
+        (src.spec().component, p, cp, r)
+    })
 }
 
 /// A pipeline's checkpoint after its scan, given the finished runs the collector acknowledged:
@@ -262,70 +246,30 @@ pub fn next_checkpoint(
     (cp, labels)
 }
 
-/// Discovered pipelines of one region, refreshed every `discovery_interval`.
+/// The discovered pipelines of one source (account and region), refreshed every
+/// `discovery_interval`.
 #[derive(Default)]
 pub struct Discovery {
-    pub glue_jobs: Vec<GlueJob>,
-    pub state_machines: Vec<SfnStateMachine>,
-    /// When both lists were last read successfully.
+    pub pipelines: Vec<PipelineRef>,
+    /// When the list was last read successfully.
     pub fetched: Option<Instant>,
 }
 
-/// Reads the job and state machine lists of the enabled sources into `d`; a list that fails
-/// keeps its previous content. Returns the errors.
-pub async fn discover(cfg: &Config, rc: &RegionClients, d: &mut Discovery) -> Vec<AwsError> {
-    let mut errors = Vec::new();
-    if cfg.glue.enabled {
-        match aws::glue::list_jobs(&rc.glue, &rc.region).await {
-            Ok(jobs) => d.glue_jobs = jobs,
-            Err(e) => errors.push(e),
-        }
-    }
-    if cfg.step_functions.enabled {
-        match aws::sfn::list_state_machines(&rc.sfn, &rc.region).await {
-            Ok(sms) => d.state_machines = sms,
-            Err(e) => errors.push(e),
-        }
-    }
-    if errors.is_empty() {
-        d.fetched = Some(Instant::now());
-    }
-    errors
+/// Reads the source's pipelines into `d`; on failure `d` keeps its previous content.
+pub async fn discover(src: &dyn Source, d: &mut Discovery) -> Result<(), AwsError> {
+    d.pipelines = src.discover().await?;
+    d.fetched = Some(Instant::now());
+    Ok(())
 }
 
-/// The pipelines to poll in one region: enabled sources, names passing the filters. Express
-/// state machines are left out: they keep no history to poll.
-pub fn targets(cfg: &Config, filters: &Filters, rc: &RegionClients, d: &Discovery) -> Vec<Target> {
-    let mut out = Vec::new();
-    if cfg.glue.enabled {
-        out.extend(
-            d.glue_jobs
-                .iter()
-                .filter(|j| filters.glue.matches(&j.name))
-                .map(|j| {
-                    Target::Glue(
-                        PipelineRef::glue_job(&rc.account, &rc.region, &j.name),
-                        Some(j.clone()),
-                    )
-                }),
-        );
-    }
-    if cfg.step_functions.enabled {
-        out.extend(
-            d.state_machines
-                .iter()
-                .filter(|m| m.kind != "EXPRESS" && filters.step_functions.matches(&m.name))
-                .map(|m| {
-                    Target::Sfn(PipelineRef::state_machine(
-                        &rc.account,
-                        &rc.region,
-                        &m.name,
-                        &m.state_machine_arn,
-                    ))
-                }),
-        );
-    }
-    out
+/// The pipelines to poll of one source: names passing its filters.
+pub fn targets(filters: &Filters, src: &dyn Source, d: &Discovery) -> Vec<PipelineRef> {
+    let key = src.spec().key;
+    d.pipelines
+        .iter()
+        .filter(|p| filters.matches(key, &p.name))
+        .cloned()
+        .collect()
 }
 
 /// The outcome of one cycle.
@@ -408,13 +352,15 @@ pub struct Poller {
     expectations: ExpectationRules,
     /// Pipelines whose metric series were already exported at 0.
     initialized: std::collections::HashSet<String>,
-    regions: Vec<RegionClients>,
-    discovery: HashMap<String, Discovery>,
+    /// Every enabled source of every region.
+    sources: Vec<Arc<dyn Source>>,
+    /// Discovered pipelines, by index in `sources`.
+    discovery: HashMap<usize, Discovery>,
     store: Box<dyn CheckpointStore>,
     checkpoints: BTreeMap<String, Checkpoint>,
     telemetry: Telemetry,
-    traces: TraceSender,
-    metrics: MetricSender,
+    traces: Box<dyn TraceSink>,
+    metrics: Box<dyn MetricSink>,
     base_resource: Resource,
     api_counts: Arc<ApiCounts>,
     /// Details of finished runs not acknowledged yet, reused by the next cycles.
@@ -424,24 +370,45 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// `checkpoints`: what `store` holds (read once, when it was opened and checked).
+    /// `checkpoints`: what `store` holds (read once, when it was opened and checked). Exports
+    /// over OTLP as `cfg.otlp` says.
     pub fn new(
         cfg: Config,
-        regions: Vec<RegionClients>,
+        sources: Vec<Arc<dyn Source>>,
         store: Box<dyn CheckpointStore>,
         checkpoints: BTreeMap<String, Checkpoint>,
         telemetry: Telemetry,
         api_counts: Arc<ApiCounts>,
     ) -> anyhow::Result<Self> {
+        let traces = Box::new(TraceSender::new(&cfg.otlp)?);
+        let metrics = Box::new(MetricSender::new(&cfg.otlp)?);
+        Self::with_sinks(
+            cfg,
+            sources,
+            (store, checkpoints),
+            telemetry,
+            api_counts,
+            (traces, metrics),
+        )
+    }
+
+    /// [`Poller::new`] with the exporters given: the seam the poller's unit tests use
+    /// (`tests/poller.rs`).
+    pub fn with_sinks(
+        cfg: Config,
+        sources: Vec<Arc<dyn Source>>,
+        (store, checkpoints): (Box<dyn CheckpointStore>, BTreeMap<String, Checkpoint>),
+        telemetry: Telemetry,
+        api_counts: Arc<ApiCounts>,
+        (traces, metrics): (Box<dyn TraceSink>, Box<dyn MetricSink>),
+    ) -> anyhow::Result<Self> {
         let filters = cfg.filters()?;
         let expectations = cfg.expectations();
-        let traces = TraceSender::new(&cfg.otlp)?;
-        let metrics = MetricSender::new(&cfg.otlp)?;
         let p = Poller {
             filters,
             expectations,
             initialized: Default::default(),
-            regions,
+            sources,
             discovery: HashMap::new(),
             store,
             checkpoints,
@@ -465,35 +432,32 @@ impl Poller {
     }
 
     async fn refresh_discovery(&mut self, report: &mut CycleReport) {
-        for rc in &self.regions {
-            let d = self.discovery.entry(rc.region.clone()).or_default();
+        for (i, src) in self.sources.iter().enumerate() {
+            let d = self.discovery.entry(i).or_default();
             if d.fetched
                 .is_some_and(|t| t.elapsed() < self.cfg.discovery_interval)
             {
                 continue;
             }
-            for e in discover(&self.cfg, rc, d).await {
-                let comp = if e.service == "glue" {
-                    component::GLUE
-                } else {
-                    component::STEP_FUNCTIONS
-                };
-                self.telemetry.system_error(comp, &e.error_type());
-                warn!(error = %Escaped(&e), account = %Escaped(&rc.account), "discovery failed; keeping the previous list");
+            if let Err(e) = discover(src.as_ref(), d).await {
+                self.telemetry
+                    .system_error(src.spec().component, &e.error_type());
+                warn!(error = %Escaped(&e), account = %Escaped(src.account()), "discovery failed; keeping the previous list");
                 report.errors.push(e.to_string());
                 report.aws_errors += 1;
             }
         }
     }
 
-    fn targets(&self) -> Vec<(RegionClients, Target)> {
-        self.regions
+    fn targets(&self) -> Vec<(Arc<dyn Source>, PipelineRef)> {
+        self.sources
             .iter()
-            .filter_map(|rc| Some((rc, self.discovery.get(&rc.region)?)))
-            .flat_map(|(rc, d)| {
-                targets(&self.cfg, &self.filters, rc, d)
+            .enumerate()
+            .filter_map(|(i, src)| Some((src, self.discovery.get(&i)?)))
+            .flat_map(|(src, d)| {
+                targets(&self.filters, src.as_ref(), d)
                     .into_iter()
-                    .map(move |t| (rc.clone(), t))
+                    .map(move |p| (src.clone(), p))
             })
             .collect()
     }
@@ -506,7 +470,7 @@ impl Poller {
         self.refresh_discovery(&mut report).await;
         let targets = self.targets();
         report.pipelines = targets.len();
-        let watched: Vec<PipelineRef> = targets.iter().map(|(_, t)| t.pipeline().clone()).collect();
+        let watched: Vec<PipelineRef> = targets.iter().map(|(_, p)| p.clone()).collect();
         let lookback = i64::try_from(self.cfg.lookback.as_millis()).unwrap_or(i64::MAX);
         let rescan = i64::try_from(self.cfg.rescan_window.as_millis()).unwrap_or(i64::MAX);
 
@@ -530,15 +494,12 @@ impl Poller {
 
         // Each scan owns what it reads, so results can be handled (exported, staged) while the
         // other scans are still running.
-        let jobs: Vec<(RegionClients, Target, Checkpoint)> = targets
+        // Futures do nothing until polled: at most `concurrency` run at a time below.
+        let jobs: Vec<_> = targets
             .into_iter()
-            .map(|(rc, t)| {
-                let cp = self
-                    .checkpoints
-                    .get(&t.pipeline().key())
-                    .cloned()
-                    .unwrap_or_default();
-                (rc, t, cp)
+            .map(|(src, p)| {
+                let cp = self.checkpoints.get(&p.key()).cloned().unwrap_or_default();
+                scan_job((src, p, cp), now, (lookback, rescan), self.details.clone())
             })
             .collect();
         // The scans run in a task of their own and hand over each result as it completes,
@@ -546,16 +507,8 @@ impl Poller {
         // staged every COMMIT_EVERY even while a slow scan keeps the others' company.
         let (tx, mut rx) = tokio::sync::mpsc::channel(self.cfg.concurrency);
         let concurrency = self.cfg.concurrency;
-        let cache = self.details.clone();
         let _driver = AbortOnDrop(tokio::spawn(async move {
-            let cache = &cache;
-            let mut scans = futures::stream::iter(jobs)
-                .map(|(rc, t, cp)| async move {
-                    let cutoff = cp.cutoff(now, lookback, rescan);
-                    let r = scan(&rc, &t, &cp, cutoff, now, Some(cache)).await;
-                    (t, cp, r)
-                })
-                .buffer_unordered(concurrency);
+            let mut scans = futures::stream::iter(jobs).buffer_unordered(concurrency);
             while let Some(r) = scans.next().await {
                 if tx.send(r).await.is_err() {
                     break;
@@ -578,9 +531,12 @@ impl Poller {
                     }
                 }
             };
-            let Some((t, before, r)) = next else { break };
+            let Some((component, p, before, r)) = next else {
+                break;
+            };
             self.handle_scan(
-                &t,
+                component,
+                &p,
                 &before,
                 r,
                 now,
@@ -640,7 +596,8 @@ impl Poller {
     #[allow(clippy::too_many_arguments)]
     async fn handle_scan(
         &mut self,
-        t: &Target,
+        component: &'static str,
+        pipeline: &PipelineRef,
         before: &Checkpoint,
         r: Result<PipelineScan, AwsError>,
         now: Millis,
@@ -648,14 +605,14 @@ impl Poller {
         staged: &mut Staged,
         report: &mut CycleReport,
     ) {
-        let name = &t.pipeline().name;
+        let name = &pipeline.name;
         let mut s = match r {
             Ok(s) => {
                 report.scans_ok += 1;
                 s
             }
             Err(e) => {
-                self.count_aws_error(&e);
+                self.telemetry.system_error(component, &e.error_type());
                 warn!(pipeline = %Escaped(name), error = %Escaped(&e), "pipeline skipped this cycle");
                 report.errors.push(e.to_string());
                 report.aws_errors += 1;
@@ -663,7 +620,7 @@ impl Poller {
             }
         };
         for e in &s.errors {
-            self.count_aws_error(e);
+            self.telemetry.system_error(component, &e.error_type());
             warn!(pipeline = %Escaped(name), error = %Escaped(&e), "skipped a run this cycle");
             report.errors.push(e.to_string());
             report.aws_errors += 1;
@@ -671,9 +628,7 @@ impl Poller {
         for id in &s.future {
             warn!(pipeline = %Escaped(name), run_id = %Escaped(id), "run starts in the future (clock skew or bad data); exported, but the checkpoint does not move past now");
         }
-        let e = self
-            .expectations
-            .for_pipeline(t.pipeline().kind.as_str(), name);
+        let e = self.expectations.for_pipeline(pipeline.kind.as_str(), name);
         for run in &mut s.finished {
             run.sla_secs = e.sla.map(|d| d.as_secs_f64());
         }
@@ -733,7 +688,7 @@ impl Poller {
             (r, label)
         }));
         if &cp != before {
-            staged.changes.push((t.pipeline().key(), cp));
+            staged.changes.push((pipeline.key(), cp));
         }
     }
 
@@ -766,15 +721,6 @@ impl Poller {
                 report.not_exported.extend(runs.into_iter().map(|(r, _)| r));
             }
         }
-    }
-
-    fn count_aws_error(&self, e: &AwsError) {
-        let comp = match e.service {
-            "glue" => component::GLUE,
-            "stepfunctions" => component::STEP_FUNCTIONS,
-            _ => component::STS,
-        };
-        self.telemetry.system_error(comp, &e.error_type());
     }
 
     /// Publishes the per-pipeline gauges of the watched pipelines (`known`) from the committed

@@ -131,7 +131,7 @@ fn render_task(t: &TaskRun, prefix: &str, last: bool, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PipelineRef, RunError};
+    use crate::model::RunError;
     use crate::records::Millis;
 
     fn task(name: &str, error: Option<RunError>, children: Vec<TaskRun>) -> TaskRun {
@@ -156,7 +156,7 @@ mod tests {
         };
         let evil = "job\x1b[2J\x1b]0;pwned\x07\nFAKE LINE\u{202E}";
         let run = PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", evil),
+            pipeline: crate::sources::glue_job::pipeline("123456789012", "us-east-1", evil),
             run_id: "jr_1\n✓ RUN forged".into(),
             attempt: 0,
             previous_run_id: None,
@@ -194,7 +194,7 @@ mod tests {
     /// A finished, successful Glue run of job `name`, started and ended at these epoch ms.
     fn glue_run(name: &str, start: i64, end: Option<i64>) -> PipelineRun {
         PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "us-east-1", name),
+            pipeline: crate::sources::glue_job::pipeline("123456789012", "us-east-1", name),
             run_id: format!("jr_{name}"),
             attempt: 0,
             previous_run_id: None,

@@ -633,7 +633,7 @@ mod tests {
         ][i as usize % 4];
         let secs = [0.3, 4.0, 59.5, 61.25, 3599.0, 100_000.0, 250_000.0][i as usize % 7];
         PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "eu-west-1", "job"),
+            pipeline: crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "job"),
             run_id: format!("jr_{i}"),
             attempt: 0,
             previous_run_id: None,
@@ -670,7 +670,7 @@ mod tests {
 
     #[test]
     fn restored_totals_read_exactly_like_the_counts_they_came_from() {
-        let p = PipelineRef::glue_job("123456789012", "eu-west-1", "job");
+        let p = crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "job");
         let live = Telemetry::new(Resource::builder_empty().build());
         let mut totals = Totals::default();
         for i in 0..500 {
@@ -750,8 +750,8 @@ mod tests {
     #[test]
     fn the_last_failure_is_one_series_per_pipeline_with_its_error_type() {
         let t = Telemetry::new(Resource::builder_empty().build());
-        let p = PipelineRef::glue_job("123456789012", "eu-west-1", "job");
-        let other = PipelineRef::glue_job("123456789012", "eu-west-1", "other");
+        let p = crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "job");
+        let other = crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "other");
         let name = "pipeline_bridge_pipeline_last_failure_timestamp_seconds";
         t.set_last_failure(&p, 1_000_000, "java.lang.OutOfMemoryError");
         t.set_last_failure(&other, 3_000_000, "TIMEOUT");
@@ -778,8 +778,8 @@ mod tests {
     #[test]
     fn a_pipeline_no_longer_watched_loses_its_gauges_but_not_its_counters() {
         let t = Telemetry::new(Resource::builder_empty().build());
-        let gone = PipelineRef::glue_job("123456789012", "eu-west-1", "gone");
-        let kept = PipelineRef::state_machine("123456789012", "eu-west-1", "kept", "arn:sm");
+        let gone = crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "gone");
+        let kept = crate::sources::sfn::pipeline("123456789012", "eu-west-1", "kept", "arn:sm");
         let e = crate::config::Expectations {
             sla: Some(Duration::from_secs(60)),
             max_success_interval: Some(Duration::from_secs(3600)),
@@ -836,7 +836,7 @@ mod tests {
     #[test]
     fn info_has_an_empty_failure_severity_when_none_is_configured() {
         let t = Telemetry::new(Resource::builder_empty().build());
-        let p = PipelineRef::glue_job("1", "r", "job");
+        let p = crate::sources::glue_job::pipeline("1", "r", "job");
         t.set_pipeline(&p, &crate::config::Expectations::default());
         let out = text(&t);
         let info = lines(&out, "pipeline_bridge_pipeline_info");
@@ -907,7 +907,7 @@ mod tests {
 
     #[test]
     fn restoring_odd_stored_totals_does_not_panic() {
-        let p = PipelineRef::glue_job("1", "r", "job");
+        let p = crate::sources::glue_job::pipeline("1", "r", "job");
         let t = Telemetry::new(Resource::builder_empty().build());
         let mut totals = Totals::default();
         let n = sc::DURATION_BUCKETS.len() + 5;

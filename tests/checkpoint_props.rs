@@ -16,12 +16,10 @@
 //!    exported in; a failure AWS retries is no final failure.
 
 use pipeline_otel_bridge::aws::AwsError;
-use pipeline_otel_bridge::model::{
-    PipelineRef, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
-};
+use pipeline_otel_bridge::model::{PipelineRun, RunError, RunPhase, RunResult, RunStatus};
 use pipeline_otel_bridge::poller::next_checkpoint;
 use pipeline_otel_bridge::records::Millis;
-use pipeline_otel_bridge::source::{self, RunSource};
+use pipeline_otel_bridge::sources::scan::{self as source, RunSource};
 use pipeline_otel_bridge::state::Checkpoint;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -158,7 +156,11 @@ impl RunSource for SimAws<'_> {
         let ended = rec.end <= self.now;
         let failed = rec.outcome != SimOutcome::Success;
         Some(PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "sim-1", "job"),
+            pipeline: pipeline_otel_bridge::sources::glue_job::pipeline(
+                "123456789012",
+                "sim-1",
+                "job",
+            ),
             run_id: rec.id.clone(),
             attempt: 0,
             previous_run_id: None,

@@ -9,10 +9,12 @@ mod common;
 use common::fixtures::{GlueFixture, SfnFixture};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::SpanData;
-use pipeline_otel_bridge::convert::{glue, sfn, spans};
+use pipeline_otel_bridge::convert::spans;
 use pipeline_otel_bridge::model::{PipelineRun, RunResult, RunStatus};
-use pipeline_otel_bridge::records::{GlueJobRun, SfnExecution};
 use pipeline_otel_bridge::render::render_run;
+use pipeline_otel_bridge::sources::glue_job::records::GlueJobRun;
+use pipeline_otel_bridge::sources::sfn::records::SfnExecution;
+use pipeline_otel_bridge::sources::{glue_job::convert as glue, sfn::convert as sfn};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -273,7 +275,7 @@ fn glue_retry_links_to_previous_attempt() {
     let run = glue::to_run(ACCOUNT, REGION, None, &r).unwrap();
     let root = &spans::to_spans(&run)[0];
     let prev = pipeline_otel_bridge::ids::RunKey::new(
-        pipeline_otel_bridge::model::PipelineKind::GlueJob,
+        pipeline_otel_bridge::sources::glue_job::KIND,
         ACCOUNT,
         REGION,
         "j",
@@ -292,7 +294,7 @@ fn glue_retry_links_to_previous_attempt() {
 
 #[test]
 fn a_failed_glue_attempt_below_max_retries_will_be_retried() {
-    use pipeline_otel_bridge::records::GlueJob;
+    use pipeline_otel_bridge::sources::glue_job::records::GlueJob;
     let job = |max_retries| GlueJob {
         name: "j".into(),
         max_retries,

@@ -6,8 +6,11 @@
 
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::SpanData;
-use pipeline_otel_bridge::convert::{glue, sfn, spans};
-use pipeline_otel_bridge::records::{GlueJob, GlueJobRun, HistoryEvent, Millis, SfnExecution};
+use pipeline_otel_bridge::convert::spans;
+use pipeline_otel_bridge::records::Millis;
+use pipeline_otel_bridge::sources::glue_job::records::{GlueJob, GlueJobRun};
+use pipeline_otel_bridge::sources::sfn::records::{HistoryEvent, SfnExecution};
+use pipeline_otel_bridge::sources::{glue_job::convert as glue, sfn::convert as sfn};
 use proptest::prelude::*;
 use std::collections::HashSet;
 

@@ -41,16 +41,17 @@ fn telemetry_doc_lists_every_name() {
 fn example_config_parses() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config.toml");
     let cfg = Config::load(&p).unwrap();
-    assert!(!cfg.glue.filter().unwrap().matches("orders-scratch"));
-    assert!(cfg.glue.filter().unwrap().matches("orders-etl"));
+    let filters = cfg.filters().unwrap();
+    assert!(!filters.matches("glue", "orders-scratch"));
+    assert!(filters.matches("glue", "orders-etl"));
 }
 
 #[test]
 fn ids_doc_shows_what_trace_id_prints() {
-    use pipeline_otel_bridge::{app, model::PipelineKind};
+    use pipeline_otel_bridge::app;
     let doc = read("docs/ids.md");
     let printed = app::trace_id(
-        PipelineKind::GlueJob,
+        pipeline_otel_bridge::sources::glue_job::KIND,
         "123456789012",
         "us-east-1",
         "orders-etl",

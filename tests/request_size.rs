@@ -6,10 +6,11 @@ mod common;
 
 use common::fixtures::{texts, GlueFixture, SfnFixture};
 use opentelemetry_sdk::trace::SpanData;
-use pipeline_otel_bridge::convert::{glue, sfn, spans};
+use pipeline_otel_bridge::convert::spans;
 use pipeline_otel_bridge::export::batch::{encoded_request_len, Batches, Sizer};
 use pipeline_otel_bridge::export::{base_resource, pipeline_resource};
 use pipeline_otel_bridge::model::PipelineRun;
+use pipeline_otel_bridge::sources::{glue_job::convert as glue, sfn::convert as sfn};
 use std::path::Path;
 
 fn runs() -> Vec<PipelineRun> {

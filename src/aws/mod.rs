@@ -1,8 +1,5 @@
-//! AWS access: one SDK client per service and account/region, API call counting, and mapping
-//! SDK responses to [`crate::records`]. SDK types stop here.
-
-pub mod glue;
-pub mod sfn;
+//! What every source shares to reach AWS: API call counting, errors, paging helpers. Each
+//! source's own `aws.rs` makes its calls and maps SDK responses to its records.
 
 use crate::errors::error_chain;
 use crate::records::Millis;

@@ -1,10 +1,9 @@
-//! Pure conversion: AWS records → [`crate::model`] → OpenTelemetry spans.
+//! Pure conversion shared by the sources: model → OpenTelemetry spans (`spans`), and helpers
+//! for each source's own `convert.rs` (records → [`crate::model`]).
 //!
 //! Nothing here does I/O, reads the clock or logs: every function takes what it needs
 //! (including "now") as arguments, so each case is a snapshot test.
 
-pub mod glue;
-pub mod sfn;
 pub mod spans;
 
 use regex::Regex;

@@ -284,7 +284,7 @@ fn to_kv(a: &Attr) -> KeyValue {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{PipelineRef, RunStatus};
+    use crate::model::RunStatus;
     use crate::records::Millis;
     use std::collections::HashSet;
 
@@ -316,7 +316,7 @@ pub(crate) mod tests {
             })
             .collect();
         PipelineRun {
-            pipeline: PipelineRef::state_machine("1", "us-east-1", "big", "arn:sm:big"),
+            pipeline: crate::sources::sfn::pipeline("1", "us-east-1", "big", "arn:sm:big"),
             run_id: "arn:exec:big:1".into(),
             attempt: 0,
             previous_run_id: None,

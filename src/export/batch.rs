@@ -192,14 +192,14 @@ pub fn encoded_request_len(resource: &Resource, spans: Vec<SpanData>) -> usize {
 mod tests {
     use super::*;
     use crate::convert::spans::{to_spans, to_spans_capped};
-    use crate::model::{PipelineRef, PipelineRun, RunResult, RunStatus, TaskRun};
+    use crate::model::{PipelineRun, RunResult, RunStatus, TaskRun};
     use crate::records::Millis;
     use opentelemetry::KeyValue;
 
     fn resource() -> Resource {
         crate::export::pipeline_resource(
             &crate::export::base_resource(),
-            &PipelineRef::state_machine("123456789012", "us-east-1", "big", "arn:sm:big"),
+            &crate::sources::sfn::pipeline("123456789012", "us-east-1", "big", "arn:sm:big"),
         )
     }
 
@@ -223,7 +223,12 @@ mod tests {
             })
             .collect();
         PipelineRun {
-            pipeline: PipelineRef::state_machine("123456789012", "us-east-1", "big", "arn:sm:big"),
+            pipeline: crate::sources::sfn::pipeline(
+                "123456789012",
+                "us-east-1",
+                "big",
+                "arn:sm:big",
+            ),
             run_id: format!("arn:exec:big:{id}"),
             attempt: 0,
             previous_run_id: None,

@@ -92,6 +92,9 @@ enum Transport {
 }
 
 /// Sends the metrics requests.
+/// One metrics export request.
+pub type Request = ExportMetricsServiceRequest;
+
 pub struct MetricSender {
     transport: Transport,
     endpoint: String,
@@ -228,14 +231,14 @@ fn gzip_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PipelineRef, PipelineRun, RunError, RunResult, RunStatus};
+    use crate::model::{PipelineRun, RunError, RunResult, RunStatus};
     use crate::records::Millis;
     use crate::telemetry::Telemetry;
     use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
 
     fn run(name: &str, id: &str, result: RunResult, end_s: i64) -> PipelineRun {
         PipelineRun {
-            pipeline: PipelineRef::glue_job("123456789012", "eu-west-1", name),
+            pipeline: crate::sources::glue_job::pipeline("123456789012", "eu-west-1", name),
             run_id: id.into(),
             attempt: 0,
             previous_run_id: None,

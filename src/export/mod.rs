@@ -390,6 +390,44 @@ impl TraceSender {
     }
 }
 
+/// Where the poller sends trace batches: [`TraceSender`] (OTLP), or a test double that
+/// acknowledges, refuses or fails as a test needs.
+pub trait TraceSink: Send {
+    /// Exports one batch of spans that share a resource; `Ok` once the receiver acknowledged.
+    fn send<'a>(
+        &'a mut self,
+        resource: &'a Resource,
+        spans: Vec<SpanData>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ExportError>>;
+}
+
+impl TraceSink for TraceSender {
+    fn send<'a>(
+        &'a mut self,
+        resource: &'a Resource,
+        spans: Vec<SpanData>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(TraceSender::send(self, resource, spans))
+    }
+}
+
+/// Where the poller sends its metrics: [`MetricSender`] (OTLP), or a test double.
+pub trait MetricSink: Send + Sync {
+    fn send(
+        &self,
+        request: metrics::Request,
+    ) -> futures::future::BoxFuture<'_, Result<(), ExportError>>;
+}
+
+impl MetricSink for MetricSender {
+    fn send(
+        &self,
+        request: metrics::Request,
+    ) -> futures::future::BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(MetricSender::send(self, request))
+    }
+}
+
 /// Default export timeout when neither config nor env set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 

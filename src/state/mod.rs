@@ -496,9 +496,9 @@ mod tests {
 
     #[test]
     fn a_cancelled_run_is_no_sla_breach() {
-        use crate::model::{PipelineRef, PipelineRun, RunResult, RunStatus};
+        use crate::model::{PipelineRun, RunResult, RunStatus};
         let run = |result| PipelineRun {
-            pipeline: PipelineRef::glue_job("1", "r", "job"),
+            pipeline: crate::sources::glue_job::pipeline("1", "r", "job"),
             run_id: "jr".into(),
             attempt: 0,
             previous_run_id: None,

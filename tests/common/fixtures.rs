@@ -1,7 +1,8 @@
 //! The conversion fixtures' shapes (`tests/fixtures/{sfn,glue}/*.json`): AWS answers as the
 //! APIs send them.
 
-use pipeline_otel_bridge::records::{GlueJobRun, HistoryEvent, SfnExecution};
+use pipeline_otel_bridge::sources::glue_job::records::GlueJobRun;
+use pipeline_otel_bridge::sources::sfn::records::{HistoryEvent, SfnExecution};
 use serde::Deserialize;
 
 /// A Step Functions execution (`DescribeExecution`) and its `GetExecutionHistory` events.

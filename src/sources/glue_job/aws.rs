@@ -1,7 +1,8 @@
 //! AWS Glue: job definitions and job runs.
 
-use super::{millis, next_token, AwsError, PageCutoff};
-use crate::records::{GlueJob, GlueJobRun, Millis};
+use super::records::{GlueJob, GlueJobRun};
+use crate::aws::{millis, next_token, AwsError, PageCutoff};
+use crate::records::Millis;
 use aws_sdk_glue::types::{Job, JobRun};
 use aws_sdk_glue::Client;
 

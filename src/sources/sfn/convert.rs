@@ -7,12 +7,13 @@
 //! events (`…StateExited`, `MapStateSucceeded`, …) are matched to the innermost open state of
 //! their name or type, walking out through the contexts.
 
-use super::{console_host, urlencode};
+use super::records::{HistoryEvent, SfnExecution};
+use crate::convert::{console_host, urlencode};
 use crate::model::{
-    truncate_message, Attr, PipelineRef, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
-    TaskRun, MAX_MESSAGE_BYTES,
+    truncate_message, Attr, PipelineRun, RunError, RunPhase, RunResult, RunStatus, TaskRun,
+    MAX_MESSAGE_BYTES,
 };
-use crate::records::{HistoryEvent, Millis, SfnExecution};
+use crate::records::Millis;
 use crate::semconv as sc;
 use std::collections::HashMap;
 
@@ -90,12 +91,7 @@ pub fn to_run(
         None => Vec::new(),
     };
     Some(PipelineRun {
-        pipeline: PipelineRef::state_machine(
-            account,
-            region,
-            state_machine,
-            &exec.state_machine_arn,
-        ),
+        pipeline: super::pipeline(account, region, state_machine, &exec.state_machine_arn),
         run_id: exec.execution_arn.clone(),
         attempt: redrives as u32,
         previous_run_id: None,

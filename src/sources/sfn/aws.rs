@@ -1,7 +1,8 @@
 //! AWS Step Functions: state machines, executions and execution histories.
 
-use super::{millis, next_token, AwsError, PageCutoff};
-use crate::records::{HistoryEvent, Millis, SfnExecution, SfnStateMachine};
+use super::records::{HistoryEvent, SfnExecution, SfnStateMachine};
+use crate::aws::{millis, next_token, AwsError, PageCutoff};
+use crate::records::Millis;
 use aws_sdk_sfn::types::HistoryEvent as SdkEvent;
 use aws_sdk_sfn::Client;
 

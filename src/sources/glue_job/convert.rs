@@ -1,11 +1,12 @@
 //! Glue job runs → [`PipelineRun`].
 
-use super::{console_host, error_type_from_message, urlencode};
+use super::records::{GlueJob, GlueJobRun};
+use crate::convert::{console_host, error_type_from_message, urlencode};
 use crate::model::{
-    truncate_message, Attr, PipelineRef, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
+    truncate_message, Attr, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
     MAX_MESSAGE_BYTES,
 };
-use crate::records::{GlueJob, GlueJobRun, Millis};
+use crate::records::Millis;
 use crate::semconv as sc;
 
 /// Maps a Glue `JobRunState` to where the run stands.
@@ -146,7 +147,7 @@ pub fn to_run(
     );
 
     Some(PipelineRun {
-        pipeline: PipelineRef::glue_job(account, region, job_name),
+        pipeline: super::pipeline(account, region, job_name),
         run_id: run.id.clone(),
         attempt: run.attempt.max(0) as u32,
         previous_run_id: run.previous_run_id.clone(),

@@ -1,15 +1,14 @@
-//! Sources of runs behind one trait, and the one scan that reads any of them.
+//! The one scan that reads any pipeline's runs.
 //!
 //! A [`RunSource`] is one pipeline of one AWS service: it lists runs, reads one run by id, and
-//! completes a newly finished run with the details fetched once (Step Functions history). The
-//! scan ([`scan`]) holds all the rules about which runs are new, awaited or already exported,
-//! so every source inherits them, and the property tests drive the same code with a simulated
-//! AWS (`tests/checkpoint_props.rs`).
+//! completes a newly finished run with the details fetched once (Step Functions history). Each
+//! source's [`super::Source::scan`] builds one and calls [`scan`], which holds all the rules
+//! about which runs are new, awaited or already exported, so every source inherits them, and
+//! the property tests drive the same code with a simulated AWS (`tests/checkpoint_props.rs`).
 
-use crate::aws::{self, AwsError};
-use crate::convert::{glue as cglue, sfn as csfn};
+use crate::aws::AwsError;
 use crate::model::{PipelineRun, RunStatus};
-use crate::records::{GlueJob, GlueJobRun, Millis, SfnExecution};
+use crate::records::Millis;
 use crate::state::Checkpoint;
 use std::collections::HashSet;
 use std::future::Future;
@@ -174,83 +173,4 @@ pub async fn scan<S: RunSource>(
         }
     }
     Ok(out)
-}
-
-/// A Glue job.
-pub struct GlueJobSource<'a> {
-    pub client: &'a aws_sdk_glue::Client,
-    pub account: &'a str,
-    pub region: &'a str,
-    pub name: &'a str,
-    pub job: Option<&'a GlueJob>,
-}
-
-impl RunSource for GlueJobSource<'_> {
-    type Record = GlueJobRun;
-
-    async fn list(&self, since: Millis) -> Result<Vec<GlueJobRun>, AwsError> {
-        aws::glue::list_job_runs(self.client, self.region, self.name, since).await
-    }
-    async fn get(&self, run_id: &str) -> Result<Option<GlueJobRun>, AwsError> {
-        aws::glue::get_job_run(self.client, self.region, self.name, run_id).await
-    }
-    fn id<'r>(&self, rec: &'r GlueJobRun) -> &'r str {
-        &rec.id
-    }
-    fn to_run(&self, rec: &GlueJobRun) -> Option<PipelineRun> {
-        cglue::to_run(self.account, self.region, self.job, rec)
-    }
-    async fn details(&self, rec: &GlueJobRun) -> Result<Option<PipelineRun>, AwsError> {
-        Ok(self.to_run(rec))
-    }
-}
-
-/// A Step Functions state machine (standard).
-pub struct StateMachineSource<'a> {
-    pub client: &'a aws_sdk_sfn::Client,
-    pub account: &'a str,
-    pub region: &'a str,
-    pub name: &'a str,
-    pub arn: &'a str,
-}
-
-impl RunSource for StateMachineSource<'_> {
-    type Record = SfnExecution;
-
-    async fn list(&self, since: Millis) -> Result<Vec<SfnExecution>, AwsError> {
-        aws::sfn::list_executions(self.client, self.region, self.arn, since).await
-    }
-    async fn get(&self, run_id: &str) -> Result<Option<SfnExecution>, AwsError> {
-        aws::sfn::describe_execution(self.client, self.region, run_id).await
-    }
-    fn id<'r>(&self, rec: &'r SfnExecution) -> &'r str {
-        &rec.execution_arn
-    }
-    fn to_run(&self, rec: &SfnExecution) -> Option<PipelineRun> {
-        csfn::to_run(self.account, self.region, self.name, rec, &[])
-    }
-    /// Error and cause (not in ListExecutions) for a failed execution, and the history, once.
-    async fn details(&self, rec: &SfnExecution) -> Result<Option<PipelineRun>, AwsError> {
-        let failed = self
-            .to_run(rec)
-            .and_then(|r| r.result())
-            .is_some_and(|r| r.is_error());
-        let described;
-        let detail = if rec.error.is_none() && failed {
-            described =
-                aws::sfn::describe_execution(self.client, self.region, &rec.execution_arn).await?;
-            described.as_ref().unwrap_or(rec)
-        } else {
-            rec
-        };
-        let history =
-            aws::sfn::get_execution_history(self.client, self.region, &rec.execution_arn).await?;
-        Ok(csfn::to_run(
-            self.account,
-            self.region,
-            self.name,
-            detail,
-            &history,
-        ))
-    }
 }

@@ -1,0 +1,163 @@
+//! Step Functions executions of standard state machines: one trace per execution attempt
+//! (redrive), a span per state, Map iteration and task attempt.
+//!
+//! Calls per cycle: `ListStateMachines` every `discovery_interval`; per state machine
+//! `ListExecutions` (newest first, stops at the cutoff); per execution that ended since the
+//! last cycle `GetExecutionHistory` once (and `DescribeExecution` for a failure's cause);
+//! `DescribeExecution` per awaited execution the listing no longer returns. Express state
+//! machines keep no history to read and are not polled.
+
+pub mod aws;
+pub mod convert;
+pub mod records;
+
+use super::{scan, Connection, DetailsCache, PipelineScan, RunSource, Source, SourceSpec, Window};
+use crate::aws::AwsError;
+use crate::model::{PipelineKind, PipelineRef, PipelineRun};
+use crate::records::Millis;
+use crate::state::Checkpoint;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use records::SfnExecution;
+
+/// `sfn`, `cloud.platform` `aws_step_functions`.
+pub const KIND: PipelineKind = PipelineKind::new("sfn", "aws_step_functions");
+
+pub static SPEC: SourceSpec = SourceSpec {
+    key: "step_functions",
+    kind: KIND,
+    component: "stepfunctions",
+    watches: "Step Functions executions",
+    iam_actions: &[
+        "states:ListStateMachines",
+        "states:ListExecutions",
+        "states:DescribeExecution",
+        "states:GetExecutionHistory",
+    ],
+    connect: |c| Box::new(StateMachines::connect(c)),
+};
+
+/// A state machine.
+pub fn pipeline(account: &str, region: &str, name: &str, arn: &str) -> PipelineRef {
+    PipelineRef::new(KIND, account, region, name, arn)
+}
+
+/// The standard state machines of one account and region.
+pub struct StateMachines {
+    client: aws_sdk_sfn::Client,
+    account: String,
+    region: String,
+}
+
+impl StateMachines {
+    pub fn connect(c: &Connection<'_>) -> Self {
+        StateMachines {
+            client: aws_sdk_sfn::Client::from_conf(
+                aws_sdk_sfn::config::Builder::from(c.sdk)
+                    .interceptor(c.counter.clone())
+                    .build(),
+            ),
+            account: c.account.to_string(),
+            region: c.region.to_string(),
+        }
+    }
+}
+
+impl Source for StateMachines {
+    fn spec(&self) -> &'static SourceSpec {
+        &SPEC
+    }
+    fn account(&self) -> &str {
+        &self.account
+    }
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Standard state machines; express ones keep no history to poll.
+    fn discover(&self) -> BoxFuture<'_, Result<Vec<PipelineRef>, AwsError>> {
+        async move {
+            let sms = aws::list_state_machines(&self.client, &self.region).await?;
+            Ok(sms
+                .iter()
+                .filter(|m| m.kind != "EXPRESS")
+                .map(|m| pipeline(&self.account, &self.region, &m.name, &m.state_machine_arn))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn scan<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+        cp: &'a Checkpoint,
+        w: Window,
+        cache: Option<&'a DetailsCache>,
+    ) -> BoxFuture<'a, Result<PipelineScan, AwsError>> {
+        async move {
+            let src = Executions {
+                client: &self.client,
+                account: &self.account,
+                region: &self.region,
+                name: &pipeline.name,
+                arn: &pipeline.arn,
+            };
+            scan::scan(&src, cp, w.cutoff, w.now, cache).await
+        }
+        .boxed()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
+        aws::probe(&self.client, &self.region).boxed()
+    }
+}
+
+/// The executions of one state machine.
+pub struct Executions<'a> {
+    pub client: &'a aws_sdk_sfn::Client,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub name: &'a str,
+    pub arn: &'a str,
+}
+
+impl RunSource for Executions<'_> {
+    type Record = SfnExecution;
+
+    async fn list(&self, since: Millis) -> Result<Vec<SfnExecution>, AwsError> {
+        aws::list_executions(self.client, self.region, self.arn, since).await
+    }
+    async fn get(&self, run_id: &str) -> Result<Option<SfnExecution>, AwsError> {
+        aws::describe_execution(self.client, self.region, run_id).await
+    }
+    fn id<'r>(&self, rec: &'r SfnExecution) -> &'r str {
+        &rec.execution_arn
+    }
+    fn to_run(&self, rec: &SfnExecution) -> Option<PipelineRun> {
+        convert::to_run(self.account, self.region, self.name, rec, &[])
+    }
+    /// Error and cause (not in ListExecutions) for a failed execution, and the history, once.
+    async fn details(&self, rec: &SfnExecution) -> Result<Option<PipelineRun>, AwsError> {
+        let failed = self
+            .to_run(rec)
+            .and_then(|r| r.result())
+            .is_some_and(|r| r.is_error());
+        let described;
+        let detail = if rec.error.is_none() && failed {
+            described =
+                aws::describe_execution(self.client, self.region, &rec.execution_arn).await?;
+            described.as_ref().unwrap_or(rec)
+        } else {
+            rec
+        };
+        let history =
+            aws::get_execution_history(self.client, self.region, &rec.execution_arn).await?;
+        Ok(convert::to_run(
+            self.account,
+            self.region,
+            self.name,
+            detail,
+            &history,
+        ))
+    }
+}
