@@ -221,8 +221,45 @@ pub struct PipelineRun {
     pub url: Option<String>,
     /// The pipeline's SLA in seconds, when configured (set by the poller, not by conversion).
     pub sla_secs: Option<f64>,
+    /// When the run left its queue and began executing (EMR Serverless `SCHEDULED` →
+    /// `RUNNING`, Glue `STARTING`/`WAITING` → `RUNNING`), when known: the time from `start` to
+    /// it is a span of its own and the `pending` part of `cicd.pipeline.run.duration`.
+    pub queued_until: Option<Millis>,
+    /// Other runs' traces this one is linked to (a workflow's job run, a parent execution).
+    pub links: Vec<RunLink>,
+    /// What the run consumed or produced, as the source's own metrics.
+    pub measures: Vec<Measure>,
     pub attributes: Vec<Attr>,
     pub tasks: Vec<TaskRun>,
+}
+
+/// A link from a span to another run's trace (its root span).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLink {
+    pub pipeline: PipelineRef,
+    pub run_id: String,
+    pub attempt: u32,
+    /// `link.reason`: why (`previous_attempt`, `started_by`, `started`, …).
+    pub reason: &'static str,
+}
+
+/// One value of a source's own metric for a finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    pub metric: &'static crate::semconv::MetricDef,
+    pub kind: MeasureKind,
+    pub value: f64,
+    /// Labels besides the pipeline's (low cardinality: a table, a ruleset, never a run id).
+    pub labels: Vec<(&'static str, String)>,
+}
+
+/// How a measure adds up per pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasureKind {
+    /// Summed over runs (a counter: DPU-hours, rules failed).
+    Sum,
+    /// The latest run's value (a gauge: a data quality score).
+    Last,
 }
 
 impl PipelineRun {
@@ -246,6 +283,24 @@ impl PipelineRun {
             && self.sla_secs.is_some_and(|sla| self.duration_secs() > sla)
     }
 
+    /// Its duration by state: `pending` (start to [`PipelineRun::queued_until`]) and
+    /// `executing` (from there, or from the start, to the end). Empty while in flight.
+    pub fn phase_durations(&self) -> Vec<(RunPhase, f64)> {
+        let Some(end) = self.end else {
+            return Vec::new();
+        };
+        match self.queued_until.filter(|q| *q > self.start) {
+            Some(q) => {
+                let q = q.min(end);
+                vec![
+                    (RunPhase::Pending, self.start.secs_until(q)),
+                    (RunPhase::Executing, q.secs_until(end)),
+                ]
+            }
+            None => vec![(RunPhase::Executing, self.duration_secs())],
+        }
+    }
+
     /// Whether the run is a final failure: it ended in failure, timeout or error and AWS will
     /// not retry it.
     pub fn is_final_failure(&self) -> bool {
@@ -267,6 +322,8 @@ pub struct TaskRun {
     pub result: RunResult,
     pub error: Option<RunError>,
     pub attributes: Vec<Attr>,
+    /// Other runs' traces the step is linked to (the execution or job run it started).
+    pub links: Vec<RunLink>,
     pub children: Vec<TaskRun>,
 }
 

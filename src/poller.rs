@@ -746,6 +746,7 @@ impl Poller {
             if let Some(ls) = cp.last_success {
                 self.telemetry.set_last_success(p, ls);
             }
+            self.telemetry.set_measures(p, &cp.totals);
             if let Some(lf) = &cp.last_failure {
                 self.telemetry
                     .set_last_failure(p, lf.end_ms, &lf.error_type);

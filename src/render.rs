@@ -136,6 +136,7 @@ mod tests {
 
     fn task(name: &str, error: Option<RunError>, children: Vec<TaskRun>) -> TaskRun {
         TaskRun {
+            links: Vec::new(),
             name: name.to_string(),
             run_id: "1".into(),
             kind: "Task\x1b[8m".into(),
@@ -156,6 +157,9 @@ mod tests {
         };
         let evil = "job\x1b[2J\x1b]0;pwned\x07\nFAKE LINE\u{202E}";
         let run = PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "us-east-1", evil),
             run_id: "jr_1\n✓ RUN forged".into(),
             attempt: 0,
@@ -194,6 +198,9 @@ mod tests {
     /// A finished, successful Glue run of job `name`, started and ended at these epoch ms.
     fn glue_run(name: &str, start: i64, end: Option<i64>) -> PipelineRun {
         PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "us-east-1", name),
             run_id: format!("jr_{name}"),
             attempt: 0,
@@ -215,6 +222,9 @@ mod tests {
     #[test]
     fn an_error_message_that_starts_with_its_type_names_the_type_once() {
         let run = PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             aws_state: "FAILED".into(),
             status: RunStatus::Ended(RunResult::Failure),
             error: Some(RunError {

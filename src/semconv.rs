@@ -78,7 +78,7 @@ pub mod component {
 }
 
 /// A metric the bridge emits: name, unit, description, in one place.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricDef {
     pub name: &'static str,
     pub unit: &'static str,

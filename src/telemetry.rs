@@ -44,6 +44,9 @@ impl MetricReader for SharedReader {
 
 type Labels = Vec<KeyValue>;
 
+/// One latest-value metric's series: (pipeline key, labels key) → (labels, value).
+type MeasureSeries = BTreeMap<(String, String), (Labels, f64)>;
+
 /// Gauge values the poller sets and the SDK reads at collection time. Per-pipeline values are
 /// keyed by [`PipelineRef::key`], so a pipeline has one series each (replaced, not added to,
 /// when its labels change) and all of them go when it is no longer watched.
@@ -67,6 +70,8 @@ struct Gauges {
     last_commit: Option<f64>,
     poll_interval: Option<f64>,
     start_time: Option<f64>,
+    /// Sources' latest-value metrics: metric name → (pipeline key, labels key) → value.
+    measures: BTreeMap<&'static str, MeasureSeries>,
 }
 
 fn per_pipeline(m: &BTreeMap<String, (Labels, f64)>) -> Vec<(Labels, f64)> {
@@ -156,6 +161,11 @@ pub struct Telemetry {
     export_lag: Histogram<f64>,
     gauges: Arc<Mutex<Gauges>>,
     exemplars: Arc<Mutex<Exemplars>>,
+    meter: Meter,
+    /// Sources' summed metrics, created on first use, by name.
+    sums: Arc<Mutex<BTreeMap<&'static str, Counter<f64>>>>,
+    /// Sources' latest-value metrics whose gauge is registered.
+    lasts: Arc<Mutex<std::collections::BTreeSet<&'static str>>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -290,6 +300,9 @@ impl Telemetry {
             export_lag: hist(&m, sc::EXPORT_LAG, sc::FAST_BUCKETS),
             gauges,
             exemplars: Default::default(),
+            meter: m,
+            sums: Default::default(),
+            lasts: Default::default(),
             provider,
             reader,
         }
@@ -304,8 +317,12 @@ impl Telemetry {
         };
         let labels = pipeline_labels(&run.pipeline);
         let duration_labels = duration_labels(&labels, result.as_str());
-        self.run_duration
-            .record(run.duration_secs(), &duration_labels);
+        for (phase, secs) in run.phase_durations() {
+            let mut l = labels.clone();
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.as_str()));
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RUN_STATE, phase.as_str()));
+            self.run_duration.record(secs, &l);
+        }
         let key = crate::convert::spans::run_key(run);
         if let Ok(mut ex) = self.exemplars.lock() {
             ex.offer(
@@ -313,7 +330,7 @@ impl Telemetry {
                 RunExemplar {
                     trace_id: key.trace_id().to_bytes(),
                     span_id: key.root_span_id().to_bytes(),
-                    value: run.duration_secs(),
+                    value: run.phase_durations().last().map_or(0.0, |(_, secs)| *secs),
                     time_unix_nano: u64::try_from(end.0.max(run.start.0))
                         .unwrap_or(0)
                         .saturating_mul(1_000_000),
@@ -338,6 +355,13 @@ impl Telemetry {
         }
         if let Some(d) = run.dpu_seconds {
             self.dpu_usage.add(d, &labels);
+        }
+        for m in &run.measures {
+            if m.kind == crate::model::MeasureKind::Sum && m.value.is_finite() {
+                let mut l = labels.clone();
+                l.extend(m.labels.iter().map(|(k, v)| KeyValue::new(*k, v.clone())));
+                self.sum(m.metric).add(m.value, &l);
+            }
         }
         for top in &run.tasks {
             for t in top.walk() {
@@ -379,30 +403,123 @@ impl Telemetry {
         if t.dpu_seconds > 0.0 {
             self.dpu_usage.add(t.dpu_seconds, &labels);
         }
-        let bounds = sc::DURATION_BUCKETS;
+        for m in t
+            .measures
+            .values()
+            .filter(|m| !m.last && m.value.is_finite())
+        {
+            let Some(def) = crate::sources::metric(&m.metric) else {
+                continue; // a metric of a source this version does not have
+            };
+            let mut l = labels.clone();
+            l.extend(
+                m.labels
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            );
+            self.sum(def).add(m.value, &l);
+        }
+        for (result, h) in &t.pending {
+            let mut l = labels.clone();
+            l.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result.clone()));
+            l.push(KeyValue::new(
+                sc::CICD_PIPELINE_RUN_STATE,
+                RunPhase::Pending.as_str(),
+            ));
+            self.refill(h, &l);
+        }
         // Stored by result and error type (`result|type`): the histograms of one result are
         // refilled into its one series.
         for (key, h) in &t.durations {
             let result = key.split_once('|').map_or(key.as_str(), |(r, _)| r);
-            let l = duration_labels(&labels, result);
-            for (i, (&c, &sum)) in h.counts.iter().zip(&h.sums).enumerate() {
-                // A stored histogram is data from disk: more buckets than today's (an older
-                // or newer version), a non-finite sum or an absurd count must not panic or hang.
-                let mean = sum / c as f64;
-                if c == 0 || c > MAX_RESTORED_PER_BUCKET || !mean.is_finite() {
-                    continue;
-                }
-                let lo = i
-                    .checked_sub(1)
-                    .and_then(|j| bounds.get(j))
-                    .map_or(f64::MIN, |b| b.next_up());
-                let hi = bounds.get(i).copied().unwrap_or(f64::MAX).max(lo);
-                let mean = mean.clamp(lo, hi);
-                for _ in 0..c {
-                    self.run_duration.record(mean, &l);
-                }
+            self.refill(h, &duration_labels(&labels, result));
+        }
+    }
+
+    /// Records a stored histogram into the duration histogram under `l`: each bucket's count
+    /// exactly, each value the bucket's mean (which lies inside the bucket).
+    fn refill(&self, h: &crate::state::Hist, l: &Labels) {
+        let bounds = sc::DURATION_BUCKETS;
+        for (i, (&c, &sum)) in h.counts.iter().zip(&h.sums).enumerate() {
+            // A stored histogram is data from disk: more buckets than today's (an older or
+            // newer version), a non-finite sum or an absurd count must not panic or hang.
+            let mean = sum / c as f64;
+            if c == 0 || c > MAX_RESTORED_PER_BUCKET || !mean.is_finite() {
+                continue;
+            }
+            let lo = i
+                .checked_sub(1)
+                .and_then(|j| bounds.get(j))
+                .map_or(f64::MIN, |b| b.next_up());
+            let hi = bounds.get(i).copied().unwrap_or(f64::MAX).max(lo);
+            let mean = mean.clamp(lo, hi);
+            for _ in 0..c {
+                self.run_duration.record(mean, l);
             }
         }
+    }
+
+    /// The counter of a source's summed metric.
+    fn sum(&self, def: &'static MetricDef) -> Counter<f64> {
+        let mut sums = self.sums.lock().unwrap_or_else(|e| e.into_inner());
+        sums.entry(def.name)
+            .or_insert_with(|| {
+                self.meter
+                    .f64_counter(def.name)
+                    .with_unit(def.unit)
+                    .with_description(def.description)
+                    .build()
+            })
+            .clone()
+    }
+
+    /// Sets a pipeline's latest-value source metrics from its committed totals.
+    pub fn set_measures(&self, p: &PipelineRef, t: &crate::state::Totals) {
+        for m in t
+            .measures
+            .values()
+            .filter(|m| m.last && m.value.is_finite())
+        {
+            let Some(def) = crate::sources::metric(&m.metric) else {
+                continue;
+            };
+            self.register_last(def);
+            let mut l = pipeline_labels(p);
+            l.extend(
+                m.labels
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            );
+            if let Ok(mut g) = self.gauges.lock() {
+                g.measures
+                    .entry(def.name)
+                    .or_default()
+                    .insert((p.key(), kv_key(&l)), (l, m.value));
+            }
+        }
+    }
+
+    /// Registers the gauge of a latest-value metric once; it reads `Gauges::measures`.
+    fn register_last(&self, def: &'static MetricDef) {
+        let mut lasts = self.lasts.lock().unwrap_or_else(|e| e.into_inner());
+        if !lasts.insert(def.name) {
+            return;
+        }
+        let g = self.gauges.clone();
+        let name = def.name;
+        let _ = self
+            .meter
+            .f64_observable_gauge(def.name)
+            .with_unit(def.unit)
+            .with_description(def.description)
+            .with_callback(move |obs| {
+                if let Ok(g) = g.lock() {
+                    for (labels, v) in g.measures.get(name).into_iter().flat_map(|m| m.values()) {
+                        obs.observe(*v, labels);
+                    }
+                }
+            })
+            .build();
     }
 
     /// Sets the runs in flight: `(pipeline, state) → count`, every state of every watched
@@ -492,6 +609,9 @@ impl Telemetry {
             m.retain(|k, _| keep.contains(k));
         }
         g.active.retain(|(k, _), _| keep.contains(k));
+        for m in g.measures.values_mut() {
+            m.retain(|(k, _), _| keep.contains(k));
+        }
     }
 
     /// Records a completed cycle that read AWS and committed its checkpoint (Unix ms).
@@ -633,6 +753,10 @@ mod tests {
         ][i as usize % 4];
         let secs = [0.3, 4.0, 59.5, 61.25, 3599.0, 100_000.0, 250_000.0][i as usize % 7];
         PipelineRun {
+            // Every third run reports its time in the queue: a third of its duration.
+            queued_until: i.is_multiple_of(3).then(|| Millis(1_000_000 + (secs * 333.0) as i64)),
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "job"),
             run_id: format!("jr_{i}"),
             attempt: 0,
@@ -704,7 +828,11 @@ mod tests {
             .keys()
             .filter(|k| k.starts_with("cicd_pipeline_run_duration_seconds_count"))
             .collect();
-        assert_eq!(durations.len(), 4, "{durations:?}");
+        // Per result and state: 4 results executing, and pending for the runs that queued.
+        assert_eq!(durations.len(), 8, "{durations:?}");
+        assert!(durations
+            .iter()
+            .any(|k| k.contains("cicd_pipeline_run_state=\"pending\"")));
         assert!(
             a.keys()
                 .chain(b.keys())

@@ -70,6 +70,7 @@ ThrottlingException/5xx by themselves: a count of 3 may be one failed call.
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import os
@@ -374,6 +375,34 @@ INJECT_ROUTES = {
     "/_inject/fault-hits": ("GET", _fault_hits),
 }
 
+# Extensions: one module per source under testing/harness_ext/ (what moto cannot do for that
+# service). Each defines ROUTES ({path: (method, handler)}, handlers as above: (body, request)
+# -> JSON-able dict, raising InjectError), and may define install() (patch moto models, called
+# once at load) and reset() (drop its state on POST /moto-api/reset). They import helpers from
+# `moto_harness` (this module, also when run as a script).
+sys.modules.setdefault("moto_harness", sys.modules[__name__])
+_EXTENSIONS: list[Any] = []
+
+
+def _load_extensions() -> None:
+    ext_dir = Path(__file__).resolve().parent / "harness_ext"
+    if str(ext_dir.parent) not in sys.path:
+        sys.path.insert(0, str(ext_dir.parent))
+    for path in sorted(ext_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"harness_ext.{path.stem}")
+        if hasattr(module, "install"):
+            module.install()
+        for route in getattr(module, "ROUTES", {}):
+            if route in INJECT_ROUTES:
+                raise RuntimeError(f"{path.name}: route {route} is defined twice")
+        INJECT_ROUTES.update(getattr(module, "ROUTES", {}))
+        _EXTENSIONS.append(module)
+
+
+_load_extensions()
+
 
 class HarnessApp:
     """WSGI front: our /_inject routes, everything else straight to moto."""
@@ -391,6 +420,9 @@ class HarnessApp:
                 with _overrides_lock:
                     _overrides.clear()
                 _clear_rules()
+                for ext in _EXTENSIONS:
+                    if hasattr(ext, "reset"):
+                        ext.reset()
             return self.moto(environ, start_response)
         return self._inject(*route, environ, start_response)
 

@@ -156,6 +156,9 @@ impl RunSource for SimAws<'_> {
         let ended = rec.end <= self.now;
         let failed = rec.outcome != SimOutcome::Success;
         Some(PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: pipeline_otel_bridge::sources::glue_job::pipeline(
                 "123456789012",
                 "sim-1",

@@ -41,6 +41,7 @@ static SPEC: SourceSpec = SourceSpec {
     component: "fake",
     watches: "runs held in memory",
     iam_actions: &["fake:ListRuns"],
+    metrics: &[],
     connect: |_| unreachable!("built directly"),
 };
 
@@ -116,6 +117,9 @@ impl RunSource for Runs<'_> {
     }
     fn to_run(&self, (id, r): &Self::Record) -> Option<PipelineRun> {
         Some(PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: self.p.clone(),
             run_id: id.clone(),
             attempt: 0,

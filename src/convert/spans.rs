@@ -5,7 +5,7 @@
 //! caught does not mark the parent).
 
 use crate::ids::RunKey;
-use crate::model::{Attr, AttrValue, PipelineRun, RunError, RunResult, TaskRun};
+use crate::model::{Attr, AttrValue, PipelineRun, RunError, RunLink, RunResult, TaskRun};
 use crate::semconv as sc;
 use opentelemetry::trace::{Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
@@ -90,27 +90,14 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
     attributes.extend(error_type(result, run.error.as_ref()));
     let mut links = Vec::new();
     if let (Some(prev), true) = (&run.previous_run_id, run.attempt > 0) {
-        let p = &run.pipeline;
-        let prev_key = RunKey::new(
-            p.kind,
-            &p.account,
-            &p.region,
-            &p.name,
-            prev,
-            run.attempt - 1,
-        );
-        links.push(Link::new(
-            SpanContext::new(
-                prev_key.trace_id(),
-                prev_key.root_span_id(),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            ),
-            vec![KeyValue::new("link.reason", "previous_attempt")],
-            0,
-        ));
+        links.push(link(&RunLink {
+            pipeline: run.pipeline.clone(),
+            run_id: prev.clone(),
+            attempt: run.attempt - 1,
+            reason: "previous_attempt",
+        }));
     }
+    links.extend(run.links.iter().map(link));
     let mut span_links = SpanLinks::default();
     span_links.links = links;
     let spans = vec![SpanData {
@@ -136,6 +123,9 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
         out: spans,
         dropped: 0,
     };
+    if let Some(q) = run.queued_until.filter(|q| *q > run.start) {
+        b.push_task(root_id, &queue_task(run, q.min(end)));
+    }
     for task in &run.tasks {
         b.push_task(root_id, task);
     }
@@ -228,7 +218,11 @@ impl Builder<'_> {
             attributes,
             dropped_attributes_count: 0,
             events: SpanEvents::default(),
-            links: SpanLinks::default(),
+            links: {
+                let mut l = SpanLinks::default();
+                l.links = task.links.iter().map(link).collect();
+                l
+            },
             status,
             instrumentation_scope: scope.clone(),
         });
@@ -236,6 +230,46 @@ impl Builder<'_> {
             self.push_task(span_id, c);
         }
     }
+}
+
+/// The span of a run's time in its queue (`cicd.pipeline.run.state` `pending`), from its start
+/// to `until`.
+fn queue_task(run: &PipelineRun, until: crate::records::Millis) -> TaskRun {
+    TaskRun {
+        name: QUEUE_TASK.to_string(),
+        run_id: QUEUE_TASK.to_string(),
+        kind: "Queue".to_string(),
+        start: run.start,
+        end: until,
+        result: RunResult::Success,
+        error: None,
+        attributes: vec![Attr::str(
+            sc::CICD_PIPELINE_RUN_STATE,
+            crate::model::RunPhase::Pending.as_str(),
+        )],
+        links: Vec::new(),
+        children: Vec::new(),
+    }
+}
+
+/// Name and task run id of the queue span.
+pub const QUEUE_TASK: &str = "queued";
+
+/// A link to the root span of another run's trace.
+fn link(l: &RunLink) -> Link {
+    let p = &l.pipeline;
+    let key = RunKey::new(p.kind, &p.account, &p.region, &p.name, &l.run_id, l.attempt);
+    Link::new(
+        SpanContext::new(
+            key.trace_id(),
+            key.root_span_id(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        vec![KeyValue::new("link.reason", l.reason)],
+        0,
+    )
 }
 
 /// A task and all its descendants.
@@ -290,6 +324,7 @@ pub(crate) mod tests {
 
     fn task(name: String, start: i64, children: Vec<TaskRun>) -> TaskRun {
         TaskRun {
+            links: Vec::new(),
             run_id: name.clone(),
             name,
             kind: "Task".into(),
@@ -316,6 +351,9 @@ pub(crate) mod tests {
             })
             .collect();
         PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: crate::sources::sfn::pipeline("1", "us-east-1", "big", "arn:sm:big"),
             run_id: "arn:exec:big:1".into(),
             attempt: 0,
@@ -373,6 +411,47 @@ pub(crate) mod tests {
         assert_eq!(spans[1].name, "Items");
         assert_eq!(spans[2].name, "Items[0]");
         assert_eq!(spans[3].name, "Load#0");
+    }
+
+    #[test]
+    fn queue_time_is_a_span_and_links_point_at_the_other_runs_roots() {
+        let mut run = huge_run(1);
+        let start = run.start;
+        run.queued_until = Some(Millis(start.0 + 60_000));
+        let other = crate::sources::glue_job::pipeline("1", "us-east-1", "load");
+        let to = |reason| crate::model::RunLink {
+            pipeline: other.clone(),
+            run_id: "jr_1".into(),
+            attempt: 0,
+            reason,
+        };
+        run.links.push(to("started_by"));
+        run.tasks[0].links.push(to("started"));
+        let spans = to_spans(&run);
+        check_tree(&spans);
+        let queue = spans
+            .iter()
+            .find(|s| s.name == QUEUE_TASK)
+            .expect("queue span");
+        assert_eq!(queue.parent_span_id, spans[0].span_context.span_id());
+        assert_eq!(queue.start_time, start.to_system_time());
+        assert_eq!(queue.end_time, Millis(start.0 + 60_000).to_system_time());
+        assert!(queue
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == sc::CICD_PIPELINE_RUN_STATE
+                && kv.value.as_str() == "pending"));
+        let target = RunKey::new(other.kind, "1", "us-east-1", "load", "jr_1", 0);
+        for (span, reason) in [(&spans[0], "started_by"), (&spans[2], "started")] {
+            let l = &span.links.links;
+            assert_eq!(l.len(), 1, "{}", span.name);
+            assert_eq!(l[0].span_context.trace_id(), target.trace_id());
+            assert_eq!(l[0].span_context.span_id(), target.root_span_id());
+            assert_eq!(l[0].attributes[0].value.as_str(), reason);
+        }
+        // A queue that ends before the start (bad data) is no span.
+        run.queued_until = Some(Millis(start.0 - 1));
+        assert!(to_spans(&run).iter().all(|s| s.name != QUEUE_TASK));
     }
 
     #[test]

@@ -208,6 +208,7 @@ mod tests {
         let t0 = 1_700_000_000_000 + id as i64;
         let tasks = (0..n)
             .map(|i| TaskRun {
+                links: Vec::new(),
                 name: format!("Step{i}"),
                 run_id: format!("{i}"),
                 kind: "Task".into(),
@@ -223,6 +224,9 @@ mod tests {
             })
             .collect();
         PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: crate::sources::sfn::pipeline(
                 "123456789012",
                 "us-east-1",

@@ -44,6 +44,8 @@ pub struct SourceSpec {
     pub watches: &'static str,
     /// Every AWS action it calls (read-only), `service:Action`.
     pub iam_actions: &'static [&'static str],
+    /// Its own metrics (what its runs' [`crate::model::Measure`]s name).
+    pub metrics: &'static [crate::semconv::MetricDef],
     /// Builds the source for one account and region.
     pub connect: fn(&Connection<'_>) -> Box<dyn Source>,
 }
@@ -88,6 +90,13 @@ pub trait Source: Send + Sync {
 /// The source whose config table is `key`.
 pub fn by_key(key: &str) -> Option<&'static SourceSpec> {
     ALL.iter().copied().find(|s| s.key == key)
+}
+
+/// A source's own metric by name.
+pub fn metric(name: &str) -> Option<&'static crate::semconv::MetricDef> {
+    ALL.iter()
+        .flat_map(|s| s.metrics.iter())
+        .find(|m| m.name == name)
 }
 
 /// The kind named `name` (`glue-job`, `sfn`, …).

@@ -89,6 +89,35 @@ pub struct Totals {
     pub durations: BTreeMap<String, Hist>,
     /// The `error.type` labels admitted so far (at most [`MAX_ERROR_TYPES`]).
     pub error_types: std::collections::BTreeSet<String>,
+    /// Time in the queue (`pending`) of runs that report it, by `result`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: BTreeMap<String, Hist>,
+    /// The sources' own metrics ([`crate::model::Measure`]), by [`StoredMeasure::key`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, StoredMeasure>,
+}
+
+/// A source metric's value for a pipeline: the sum over its runs, or the latest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredMeasure {
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    /// The latest value rather than a sum.
+    #[serde(default)]
+    pub last: bool,
+    /// For a latest value: the end (epoch ms) of the run it came from, so runs exported out
+    /// of order keep the newest.
+    #[serde(default)]
+    pub at_ms: i64,
+}
+
+impl StoredMeasure {
+    /// `metric{k=v,…}`: one entry per metric and label set.
+    pub fn key(metric: &str, labels: &[(&str, String)]) -> String {
+        let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{metric}{{{}}}", l.join(","))
+    }
 }
 
 impl Totals {
@@ -123,10 +152,41 @@ impl Totals {
             self.dpu_seconds += d;
         }
         let key = format!("{}|{}", result.as_str(), label.as_deref().unwrap_or(""));
-        self.durations
-            .entry(key)
-            .or_default()
-            .record(bounds, run.duration_secs());
+        for (phase, secs) in run.phase_durations() {
+            let h = match phase {
+                crate::model::RunPhase::Pending => self.pending.entry(result.as_str().to_string()),
+                _ => self.durations.entry(key.clone()),
+            };
+            h.or_default().record(bounds, secs);
+        }
+        for m in &run.measures {
+            if !m.value.is_finite() {
+                continue;
+            }
+            let e = self
+                .measures
+                .entry(StoredMeasure::key(m.metric.name, &m.labels))
+                .or_insert_with(|| StoredMeasure {
+                    metric: m.metric.name.to_string(),
+                    labels: m
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                    value: 0.0,
+                    last: m.kind == crate::model::MeasureKind::Last,
+                    at_ms: i64::MIN,
+                });
+            let end = run.end.unwrap_or(run.start).0;
+            match m.kind {
+                crate::model::MeasureKind::Sum => e.value += m.value,
+                crate::model::MeasureKind::Last if end >= e.at_ms => {
+                    e.value = m.value;
+                    e.at_ms = end;
+                }
+                crate::model::MeasureKind::Last => {}
+            }
+        }
         label
     }
 }
@@ -498,6 +558,9 @@ mod tests {
     fn a_cancelled_run_is_no_sla_breach() {
         use crate::model::{PipelineRun, RunResult, RunStatus};
         let run = |result| PipelineRun {
+            queued_until: None,
+            links: Vec::new(),
+            measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("1", "r", "job"),
             run_id: "jr".into(),
             attempt: 0,

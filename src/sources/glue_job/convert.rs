@@ -147,6 +147,9 @@ pub fn to_run(
     );
 
     Some(PipelineRun {
+        queued_until: None,
+        links: Vec::new(),
+        measures: Vec::new(),
         pipeline: super::pipeline(account, region, job_name),
         run_id: run.id.clone(),
         attempt: run.attempt.max(0) as u32,

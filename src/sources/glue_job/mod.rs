@@ -33,6 +33,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "glue:GetJobRun",
         "glue:ListJobs",
     ],
+    metrics: &[crate::semconv::GLUE_DPU_USAGE],
     connect: |c| Box::new(GlueJobs::connect(c)),
 };
 

@@ -91,6 +91,9 @@ pub fn to_run(
         None => Vec::new(),
     };
     Some(PipelineRun {
+        queued_until: None,
+        links: Vec::new(),
+        measures: Vec::new(),
         pipeline: super::pipeline(account, region, state_machine, &exec.state_machine_arn),
         run_id: exec.execution_arn.clone(),
         attempt: redrives as u32,
@@ -284,6 +287,7 @@ impl Builder<'_> {
         if let Some(state_type) = k.strip_suffix(STATE_ENTERED) {
             let parent = self.ctxs[ctx].owner;
             let task = TaskRun {
+                links: Vec::new(),
                 name: e.name.clone().unwrap_or_else(|| state_type.to_string()),
                 run_id: e.id.to_string(),
                 kind: state_type.to_string(),
@@ -334,6 +338,7 @@ impl Builder<'_> {
                 let index = e.index.unwrap_or(0);
                 let map_ctx = self.nodes[map].ctx;
                 let task = TaskRun {
+                    links: Vec::new(),
                     name: format!("{}[{index}]", self.nodes[map].task.name),
                     run_id: e.id.to_string(),
                     kind: "MapIteration".to_string(),
@@ -479,6 +484,7 @@ impl Builder<'_> {
                 ctx_of_task,
                 Some(task),
                 TaskRun {
+                    links: Vec::new(),
                     name,
                     run_id: e.id.to_string(),
                     kind: "TaskAttempt".to_string(),

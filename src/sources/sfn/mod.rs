@@ -34,6 +34,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "states:DescribeExecution",
         "states:GetExecutionHistory",
     ],
+    metrics: &[],
     connect: |c| Box::new(StateMachines::connect(c)),
 };
 
