@@ -378,7 +378,9 @@ INJECT_ROUTES = {
 # Extensions: one module per source under testing/harness_ext/ (what moto cannot do for that
 # service). Each defines ROUTES ({path: (method, handler)}, handlers as above: (body, request)
 # -> JSON-able dict, raising InjectError), and may define install() (patch moto models, called
-# once at load) and reset() (drop its state on POST /moto-api/reset). They import helpers from
+# once at load), reset() (drop its state on POST /moto-api/reset) and seed(endpoint, scenario)
+# -> JSON-able summary (called after the base seed with --seed; it must add nothing to the
+# "test" scenario, whose counts the end-to-end tests assert). They import helpers from
 # `moto_harness` (this module, also when run as a script).
 sys.modules.setdefault("moto_harness", sys.modules[__name__])
 _EXTENSIONS: list[Any] = []
@@ -515,6 +517,11 @@ def main(argv: list[str] | None = None) -> int:
             import seed  # noqa: E402  (sibling module, importable only now)
 
             summary = seed.seed(endpoint, scenario=args.seed, wait=args.seed_wait)
+            for ext in _EXTENSIONS:
+                if hasattr(ext, "seed"):
+                    extra = ext.seed(endpoint, args.seed)
+                    if extra is not None:
+                        summary[ext.__name__.rsplit(".", 1)[-1]] = extra
             text = json.dumps(summary, indent=2)
             if args.seed_summary:
                 Path(args.seed_summary).write_text(text + "\n")

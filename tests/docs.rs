@@ -37,6 +37,62 @@ fn telemetry_doc_lists_every_name() {
     );
 }
 
+/// Every source has its page in `docs/sources/`, listed in the index, naming every IAM action
+/// and metric it declares; every attribute key a source defines (`pub const …: &str` under
+/// `src/sources/`) is documented on some page.
+#[test]
+fn every_source_has_its_page() {
+    use pipeline_otel_bridge::sources::ALL;
+    let index = read("docs/sources/README.md");
+    let mut pages = String::new();
+    let mut missing = Vec::new();
+    for s in ALL {
+        let path = format!("docs/sources/{}.md", s.key);
+        let Ok(page) = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&path))
+        else {
+            missing.push(path);
+            continue;
+        };
+        if !index.contains(&format!("`{}`", s.key)) || !index.contains(&format!("`{}`", s.kind)) {
+            missing.push(format!("docs/sources/README.md: {} / {}", s.key, s.kind));
+        }
+        for a in s.iam_actions {
+            if !page.contains(&format!("`{a}`")) {
+                missing.push(format!("{path}: {a}"));
+            }
+        }
+        for m in s.metrics {
+            if !page.contains(&format!("`{}`", m.name)) {
+                missing.push(format!("{path}: {}", m.name));
+            }
+        }
+        pages.push_str(&page);
+    }
+    let docs = format!("{pages}{}", read("docs/telemetry.md"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let sub = entry.unwrap().path();
+        let files: Vec<_> = if sub.is_dir() {
+            std::fs::read_dir(&sub).unwrap().map(|f| f.unwrap().path()).collect()
+        } else {
+            vec![sub]
+        };
+        for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+            for line in std::fs::read_to_string(f).unwrap().lines() {
+                let line = line.trim();
+                if line.starts_with("pub const") && line.contains(": &str =") {
+                    if let Some(v) = line.split('"').nth(1) {
+                        if !docs.contains(&format!("`{v}`")) {
+                            missing.push(format!("{}: {v}", f.display()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:#?}");
+}
+
 #[test]
 fn example_config_parses() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config.toml");
