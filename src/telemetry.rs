@@ -754,7 +754,9 @@ mod tests {
         let secs = [0.3, 4.0, 59.5, 61.25, 3599.0, 100_000.0, 250_000.0][i as usize % 7];
         PipelineRun {
             // Every third run reports its time in the queue: a third of its duration.
-            queued_until: i.is_multiple_of(3).then(|| Millis(1_000_000 + (secs * 333.0) as i64)),
+            queued_until: i
+                .is_multiple_of(3)
+                .then(|| Millis(1_000_000 + (secs * 333.0) as i64)),
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "job"),

@@ -73,11 +73,17 @@ fn every_source_has_its_page() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let sub = entry.unwrap().path();
         let files: Vec<_> = if sub.is_dir() {
-            std::fs::read_dir(&sub).unwrap().map(|f| f.unwrap().path()).collect()
+            std::fs::read_dir(&sub)
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .collect()
         } else {
             vec![sub]
         };
-        for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        {
             for line in std::fs::read_to_string(f).unwrap().lines() {
                 let line = line.trim();
                 if line.starts_with("pub const") && line.contains(": &str =") {

@@ -1,6 +1,6 @@
 //! AWS Step Functions: state machines, executions and execution histories.
 
-use super::records::{HistoryEvent, SfnExecution, SfnStateMachine};
+use super::records::{EventDetails, HistoryEvent, SfnExecution, SfnStateMachine};
 use crate::aws::{millis, next_token, AwsError, PageCutoff};
 use crate::records::Millis;
 use aws_sdk_sfn::types::HistoryEvent as SdkEvent;
@@ -149,74 +149,361 @@ pub async fn probe(client: &Client, region: &str) -> Result<(), AwsError> {
         .map_err(|e| AwsError::from_sdk(SERVICE, "ListStateMachines", region, e))
 }
 
-fn event(e: &SdkEvent) -> HistoryEvent {
-    let mut out = HistoryEvent {
-        id: e.id(),
-        previous_event_id: e.previous_event_id(),
-        timestamp: millis(e.timestamp()),
-        kind: e.r#type().as_str().to_string(),
-        ..HistoryEvent::default()
-    };
+/// The SDK's event as a record: its typed details reduced to [`EventDetails`], then the one
+/// mapping the JSON fixtures go through too ([`HistoryEvent::new`]).
+pub fn event(e: &SdkEvent) -> HistoryEvent {
+    HistoryEvent::new(
+        e.id(),
+        e.previous_event_id(),
+        millis(e.timestamp()),
+        e.r#type().as_str().to_string(),
+        details(e),
+    )
+}
+
+fn details(e: &SdkEvent) -> EventDetails {
     let s = |v: &str| Some(v.to_string());
     let o = |v: Option<&str>| v.map(str::to_string);
+    let named = |name| EventDetails {
+        name,
+        ..EventDetails::default()
+    };
+    let task = |resource_type: &str, resource: &str| EventDetails {
+        resource_type: s(resource_type),
+        resource: s(resource),
+        ..EventDetails::default()
+    };
+    let failed = |error: Option<&str>, cause: Option<&str>| EventDetails {
+        error: o(error),
+        cause: o(cause),
+        ..EventDetails::default()
+    };
+    let with_error = |d: EventDetails, error: Option<&str>, cause: Option<&str>| EventDetails {
+        error: o(error),
+        cause: o(cause),
+        ..d
+    };
     if let Some(d) = e.state_entered_event_details() {
-        out.name = s(d.name());
+        named(s(d.name()))
     } else if let Some(d) = e.state_exited_event_details() {
-        out.name = s(d.name());
+        named(s(d.name()))
     } else if let Some(d) = e
         .map_iteration_started_event_details()
         .or(e.map_iteration_succeeded_event_details())
         .or(e.map_iteration_failed_event_details())
         .or(e.map_iteration_aborted_event_details())
     {
-        out.name = o(d.name());
-        out.index = Some(i64::from(d.index()));
+        EventDetails {
+            index: Some(i64::from(d.index())),
+            ..named(o(d.name()))
+        }
     } else if let Some(d) = e.task_scheduled_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
+        task(d.resource_type(), d.resource())
     } else if let Some(d) = e.task_started_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
+        task(d.resource_type(), d.resource())
     } else if let Some(d) = e.task_submitted_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
+        task(d.resource_type(), d.resource())
     } else if let Some(d) = e.task_succeeded_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
+        task(d.resource_type(), d.resource())
     } else if let Some(d) = e.task_failed_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        with_error(task(d.resource_type(), d.resource()), d.error(), d.cause())
     } else if let Some(d) = e.task_timed_out_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        with_error(task(d.resource_type(), d.resource()), d.error(), d.cause())
     } else if let Some(d) = e.task_start_failed_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        with_error(task(d.resource_type(), d.resource()), d.error(), d.cause())
     } else if let Some(d) = e.task_submit_failed_event_details() {
-        (out.resource_type, out.resource) = (s(d.resource_type()), s(d.resource()));
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        with_error(task(d.resource_type(), d.resource()), d.error(), d.cause())
     } else if let Some(d) = e.lambda_function_scheduled_event_details() {
-        (out.resource_type, out.resource) = (s("lambda"), s(d.resource()));
-    } else if let Some(d) = e.lambda_function_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
-    } else if let Some(d) = e.lambda_function_timed_out_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
-    } else if let Some(d) = e.lambda_function_schedule_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
-    } else if let Some(d) = e.lambda_function_start_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        EventDetails {
+            resource: s(d.resource()),
+            ..EventDetails::default()
+        }
     } else if let Some(d) = e.activity_scheduled_event_details() {
-        (out.resource_type, out.resource) = (s("activity"), s(d.resource()));
+        EventDetails {
+            resource: s(d.resource()),
+            ..EventDetails::default()
+        }
+    } else if let Some(d) = e.lambda_function_failed_event_details() {
+        failed(d.error(), d.cause())
+    } else if let Some(d) = e.lambda_function_timed_out_event_details() {
+        failed(d.error(), d.cause())
+    } else if let Some(d) = e.lambda_function_schedule_failed_event_details() {
+        failed(d.error(), d.cause())
+    } else if let Some(d) = e.lambda_function_start_failed_event_details() {
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.activity_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.activity_timed_out_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.activity_schedule_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.execution_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.execution_timed_out_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.execution_aborted_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
     } else if let Some(d) = e.map_run_failed_event_details() {
-        (out.error, out.cause) = (o(d.error()), o(d.cause()));
+        failed(d.error(), d.cause())
+    } else if let Some(d) = e.evaluation_failed_event_details() {
+        failed(d.error(), d.cause())
+    } else {
+        EventDetails::default()
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    //! The SDK path and the JSON path (the fixtures') give the same record for the same event.
+    use super::*;
+    use aws_sdk_sfn::types::{
+        ActivityScheduledEventDetails, EvaluationFailedEventDetails, ExecutionFailedEventDetails,
+        HistoryEventType as T, LambdaFunctionFailedEventDetails,
+        LambdaFunctionScheduledEventDetails, MapIterationEventDetails, MapRunFailedEventDetails,
+        StateEnteredEventDetails, TaskFailedEventDetails, TaskScheduledEventDetails,
+        TaskSucceededEventDetails, TaskTimedOutEventDetails,
+    };
+    use aws_smithy_types::DateTime;
+
+    fn sdk(id: i64, kind: T) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
+        SdkEvent::builder()
+            .id(id)
+            .previous_event_id(id - 1)
+            .timestamp(DateTime::from_millis(1_700_000_000_000 + id * 1500))
+            .r#type(kind)
+    }
+
+    fn json(id: i64, kind: &str, details: &str) -> HistoryEvent {
+        let ts = (1_700_000_000_000 + id * 1500) as f64 / 1000.0;
+        let text = format!(
+            r#"{{"id":{id},"previousEventId":{},"timestamp":{ts},"type":"{kind}"{details}}}"#,
+            id - 1
+        );
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn sdk_and_json_events_map_alike() {
+        let cases: Vec<(SdkEvent, HistoryEvent)> = vec![
+            (
+                sdk(2, T::TaskStateEntered)
+                    .state_entered_event_details(
+                        StateEnteredEventDetails::builder()
+                            .name("Load")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    2,
+                    "TaskStateEntered",
+                    r#","stateEnteredEventDetails":{"name":"Load","input":"{}"}"#,
+                ),
+            ),
+            (
+                sdk(3, T::MapIterationStarted)
+                    .map_iteration_started_event_details(
+                        MapIterationEventDetails::builder()
+                            .name("Items")
+                            .index(4)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    3,
+                    "MapIterationStarted",
+                    r#","mapIterationStartedEventDetails":{"name":"Items","index":4}"#,
+                ),
+            ),
+            (
+                sdk(4, T::TaskScheduled)
+                    .task_scheduled_event_details(
+                        TaskScheduledEventDetails::builder()
+                            .resource_type("glue")
+                            .resource("startJobRun.sync")
+                            .region("us-east-1")
+                            .parameters("{}")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    4,
+                    "TaskScheduled",
+                    r#","taskScheduledEventDetails":{"resourceType":"glue","resource":"startJobRun.sync","region":"us-east-1","parameters":"{}"}"#,
+                ),
+            ),
+            (
+                sdk(5, T::TaskSucceeded)
+                    .task_succeeded_event_details(
+                        TaskSucceededEventDetails::builder()
+                            .resource_type("glue")
+                            .resource("startJobRun.sync")
+                            .output("{}")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    5,
+                    "TaskSucceeded",
+                    r#","taskSucceededEventDetails":{"resourceType":"glue","resource":"startJobRun.sync","output":"{}"}"#,
+                ),
+            ),
+            (
+                sdk(6, T::TaskFailed)
+                    .task_failed_event_details(
+                        TaskFailedEventDetails::builder()
+                            .resource_type("lambda")
+                            .resource("invoke")
+                            .error("Boom")
+                            .cause("x")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    6,
+                    "TaskFailed",
+                    r#","taskFailedEventDetails":{"resourceType":"lambda","resource":"invoke","error":"Boom","cause":"x"}"#,
+                ),
+            ),
+            (
+                sdk(7, T::TaskTimedOut)
+                    .task_timed_out_event_details(
+                        TaskTimedOutEventDetails::builder()
+                            .resource_type("glue")
+                            .resource("startJobRun.sync")
+                            .error("States.Timeout")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    7,
+                    "TaskTimedOut",
+                    r#","taskTimedOutEventDetails":{"resourceType":"glue","resource":"startJobRun.sync","error":"States.Timeout"}"#,
+                ),
+            ),
+            (
+                sdk(8, T::LambdaFunctionScheduled)
+                    .lambda_function_scheduled_event_details(
+                        LambdaFunctionScheduledEventDetails::builder()
+                            .resource("arn:aws:lambda:us-east-1:123456789012:function:f")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    8,
+                    "LambdaFunctionScheduled",
+                    r#","lambdaFunctionScheduledEventDetails":{"resource":"arn:aws:lambda:us-east-1:123456789012:function:f","input":"{}"}"#,
+                ),
+            ),
+            (
+                sdk(9, T::LambdaFunctionFailed)
+                    .lambda_function_failed_event_details(
+                        LambdaFunctionFailedEventDetails::builder()
+                            .error("ValueError")
+                            .cause("{}")
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    9,
+                    "LambdaFunctionFailed",
+                    r#","lambdaFunctionFailedEventDetails":{"error":"ValueError","cause":"{}"}"#,
+                ),
+            ),
+            (
+                sdk(10, T::ActivityScheduled)
+                    .activity_scheduled_event_details(
+                        ActivityScheduledEventDetails::builder()
+                            .resource("arn:aws:states:us-east-1:123456789012:activity:review")
+                            .heartbeat_in_seconds(60)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    10,
+                    "ActivityScheduled",
+                    r#","activityScheduledEventDetails":{"resource":"arn:aws:states:us-east-1:123456789012:activity:review","heartbeatInSeconds":60}"#,
+                ),
+            ),
+            (
+                sdk(11, T::MapRunFailed)
+                    .map_run_failed_event_details(
+                        MapRunFailedEventDetails::builder()
+                            .error("States.ExceedToleratedFailureThreshold")
+                            .cause("c")
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    11,
+                    "MapRunFailed",
+                    r#","mapRunFailedEventDetails":{"error":"States.ExceedToleratedFailureThreshold","cause":"c"}"#,
+                ),
+            ),
+            (
+                sdk(12, T::EvaluationFailed)
+                    .evaluation_failed_event_details(
+                        EvaluationFailedEventDetails::builder()
+                            .error("States.QueryEvaluationError")
+                            .cause("bad")
+                            .state("Load")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    12,
+                    "EvaluationFailed",
+                    r#","evaluationFailedEventDetails":{"error":"States.QueryEvaluationError","cause":"bad","state":"Load"}"#,
+                ),
+            ),
+            (
+                sdk(13, T::ExecutionFailed)
+                    .execution_failed_event_details(
+                        ExecutionFailedEventDetails::builder()
+                            .error("States.TaskFailed")
+                            .cause("x")
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    13,
+                    "ExecutionFailed",
+                    r#","executionFailedEventDetails":{"error":"States.TaskFailed","cause":"x"}"#,
+                ),
+            ),
+            (
+                sdk(14, T::ExecutionSucceeded).build().unwrap(),
+                json(
+                    14,
+                    "ExecutionSucceeded",
+                    r#","executionSucceededEventDetails":{"output":"{}"}"#,
+                ),
+            ),
+        ];
+        for (sdk_event, from_json) in &cases {
+            assert_eq!(&event(sdk_event), from_json, "{:?}", sdk_event.r#type());
+        }
+        // What the one mapping fills in: the resource type of legacy Lambda and activity tasks.
+        assert_eq!(cases[6].1.resource_type.as_deref(), Some("lambda"));
+        assert_eq!(cases[8].1.resource_type.as_deref(), Some("activity"));
+    }
 }

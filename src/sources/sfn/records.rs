@@ -50,6 +50,51 @@ pub struct HistoryEvent {
     pub cause: Option<String>,
 }
 
+/// The fields of one event's `…EventDetails` object that the bridge reads, whichever event
+/// type it belongs to: what the SDK's typed details and the API's JSON both reduce to before
+/// [`HistoryEvent::new`] (the one mapping both paths share).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EventDetails {
+    pub name: Option<String>,
+    pub index: Option<i64>,
+    pub resource: Option<String>,
+    pub resource_type: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl HistoryEvent {
+    /// An event from its header and its details. Legacy Lambda and activity tasks name no
+    /// resource type (their events are `LambdaFunction…`/`Activity…`): `lambda` and
+    /// `activity` are filled in, as for service integrations.
+    pub fn new(
+        id: i64,
+        previous_event_id: i64,
+        timestamp: Millis,
+        kind: String,
+        d: EventDetails,
+    ) -> Self {
+        let implied = match kind.as_str() {
+            "LambdaFunctionScheduled" => Some("lambda"),
+            "ActivityScheduled" => Some("activity"),
+            _ => None,
+        };
+        HistoryEvent {
+            id,
+            previous_event_id,
+            timestamp,
+            resource_type: d.resource_type.or(implied.map(str::to_string)),
+            kind,
+            name: d.name,
+            index: d.index,
+            resource: d.resource,
+            error: d.error,
+            cause: d.cause,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for HistoryEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -64,35 +109,22 @@ impl<'de> Deserialize<'de> for HistoryEvent {
             #[serde(flatten)]
             rest: BTreeMap<String, serde_json::Value>,
         }
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Details {
-            name: Option<String>,
-            index: Option<i64>,
-            resource: Option<String>,
-            resource_type: Option<String>,
-            error: Option<String>,
-            cause: Option<String>,
-        }
         let w = Wire::deserialize(d)?;
+        // Unusable details (a field of another type) are left out, not an error: the event
+        // still places the others.
         let details = w
             .rest
             .into_iter()
             .find(|(k, _)| k.ends_with("EventDetails"))
-            .map(|(_, v)| serde_json::from_value::<Details>(v).unwrap_or_default())
+            .map(|(_, v)| serde_json::from_value::<EventDetails>(v).unwrap_or_default())
             .unwrap_or_default();
-        Ok(HistoryEvent {
-            id: w.id,
-            previous_event_id: w.previous_event_id,
-            timestamp: w.timestamp,
-            kind: w.kind,
-            name: details.name,
-            index: details.index,
-            resource: details.resource,
-            resource_type: details.resource_type,
-            error: details.error,
-            cause: details.cause,
-        })
+        Ok(HistoryEvent::new(
+            w.id,
+            w.previous_event_id,
+            w.timestamp,
+            w.kind,
+            details,
+        ))
     }
 }
 
