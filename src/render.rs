@@ -122,6 +122,17 @@ fn render_task(t: &TaskRun, prefix: &str, last: bool, out: &mut String) {
         human_duration(t.duration_secs()),
     );
     let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
+    // The runs it started that have a trace of their own.
+    for l in &t.links {
+        let _ = writeln!(
+            out,
+            "{child_prefix}↳ {} {} {} run {}",
+            l.reason,
+            l.pipeline.kind,
+            escape(&l.pipeline.name),
+            escape(&l.run_id)
+        );
+    }
     let n = t.children.len();
     for (i, c) in t.children.iter().enumerate() {
         render_task(c, &child_prefix, i + 1 == n, out);

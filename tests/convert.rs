@@ -350,3 +350,92 @@ fn a_failed_glue_attempt_below_max_retries_will_be_retried() {
     let r = glue_run("FAILED", None);
     assert!(!glue::to_run(ACCOUNT, REGION, None, &r).unwrap().will_retry);
 }
+
+/// Tasks that start other runs point at those runs' own traces: a Glue job run only started
+/// (`glue:startJobRun`) and a child execution (`states:startExecution.sync:2`). A started Glue
+/// run read by id afterwards becomes the task's child span, with its own id, result, error and
+/// DPU-seconds.
+#[test]
+fn tasks_link_to_the_runs_they_started() {
+    use pipeline_otel_bridge::ids::RunKey;
+    use pipeline_otel_bridge::sources::{glue_job, sfn as sfn_source};
+    let load = |name: &str| -> SfnFixture {
+        let p = format!("{}/tests/fixtures/sfn/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let root_of = |kind, pipeline: &str, run_id: &str| {
+        let k = RunKey::new(kind, ACCOUNT, REGION, pipeline, run_id, 0);
+        (k.trace_id(), k.root_span_id())
+    };
+    let job_run = "jr_11111111111111111111111111111111111111111111111111111111111111aa";
+
+    let f = load("glue-task-started.json");
+    let mut run = sfn::to_run(ACCOUNT, REGION, "orders-kickoff", &f.execution, &f.events).unwrap();
+    let task = &run.tasks[0];
+    assert_eq!(task.name, "RunOrdersEtl");
+    assert!(
+        task.children.is_empty(),
+        "no record of the run: no child span"
+    );
+    let spans = spans::to_spans(&run);
+    let task_span = spans.iter().find(|s| s.name == "RunOrdersEtl").unwrap();
+    let links: Vec<_> = task_span
+        .links
+        .iter()
+        .map(|l| (l.span_context.trace_id(), l.span_context.span_id()))
+        .collect();
+    assert_eq!(links, [root_of(glue_job::KIND, "orders-etl", job_run)]);
+    assert_eq!(
+        sfn::started_glue_runs(&run),
+        [("orders-etl".to_string(), job_run.to_string())]
+    );
+
+    // The run read by id: failed, with its message and DPU-seconds.
+    let mut rec = glue_run(
+        "FAILED",
+        Some("Container killed: java.lang.OutOfMemoryError: Java heap space"),
+    );
+    rec.id = job_run.to_string();
+    rec.job_name = "orders-etl".to_string();
+    rec.dpu_seconds = Some(42.5);
+    sfn::attach_glue_runs(&mut run, ACCOUNT, REGION, &[rec.clone()]);
+    let task = &run.tasks[0];
+    assert!(task.links.is_empty(), "the link moved to the child");
+    let child = &task.children[0];
+    assert_eq!(
+        (child.kind.as_str(), child.run_id.as_str()),
+        ("GlueJobRun", job_run)
+    );
+    assert_eq!(child.result, RunResult::Failure);
+    assert_eq!(
+        child.error.as_ref().map(|e| e.error_type.as_str()),
+        Some("java.lang.OutOfMemoryError")
+    );
+    assert!(child
+        .attributes
+        .iter()
+        .any(|a| a.key == "aws.glue.dpu_seconds" && format!("{:?}", a.value).contains("42.5")));
+    let spans = spans::to_spans(&run);
+    check_invariants(&run, &spans);
+    let child_span = spans.iter().find(|s| s.name == "orders-etl").unwrap();
+    assert_eq!(child_span.links.links.len(), 1);
+    // Attaching again adds nothing.
+    sfn::attach_glue_runs(&mut run, ACCOUNT, REGION, &[rec]);
+    assert_eq!(run.tasks[0].children.len(), 1);
+
+    let f = load("start-execution-sync.json");
+    let run = sfn::to_run(ACCOUNT, REGION, "nightly-parent", &f.execution, &f.events).unwrap();
+    let spans = spans::to_spans(&run);
+    let task_span = spans.iter().find(|s| s.name == "RunChild").unwrap();
+    let links: Vec<_> = task_span
+        .links
+        .iter()
+        .map(|l| (l.span_context.trace_id(), l.span_context.span_id()))
+        .collect();
+    let child = "arn:aws:states:us-east-1:123456789012:execution:orders-etl-pipeline:from-parent-2024-06-01";
+    assert_eq!(
+        links,
+        [root_of(sfn_source::KIND, "orders-etl-pipeline", child)]
+    );
+    assert!(sfn::started_glue_runs(&run).is_empty());
+}

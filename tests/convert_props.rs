@@ -140,6 +140,7 @@ fn history() -> impl Strategy<Value = Vec<HistoryEvent>> {
                     resource_type: None,
                     error: error.clone(),
                     cause: error,
+                    started: None,
                 })
                 .collect()
         })

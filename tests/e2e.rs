@@ -1268,3 +1268,109 @@ fn last_failure_skips_glue_retries_and_survives_a_restart_and_unwatched_pipeline
         .iter()
         .all(|p| p.exemplars.is_empty()));
 }
+
+/// A state machine whose Task starts a Glue job run (`glue:startJobRun`, as moto's executor
+/// runs it for real): the execution's trace shows the job run as a child of the Task, with the
+/// run's own id and result, linked to the job run's own trace, which the Glue job source
+/// exports (and counts) once.
+#[test]
+fn a_task_that_started_a_glue_job_run_shows_it_in_the_execution_trace() {
+    let moto = Moto::start_empty();
+    let col = Collector::start();
+    let out = moto.python(
+        "glue = client('glue')\n\
+         glue.create_job(Name='load-orders', Role='arn:aws:iam::123456789012:role/glue', \
+           Command={'Name': 'glueetl', 'ScriptLocation': 's3://scripts/load.py'}, \
+           ExecutionProperty={'MaxConcurrentRuns': 10}, WorkerType='G.1X', NumberOfWorkers=2)\n\
+         sfn = client('stepfunctions')\n\
+         definition = {'StartAt': 'StartLoad', 'States': {'StartLoad': {'Type': 'Task', \
+           'Resource': 'arn:aws:states:::glue:startJobRun', \
+           'Parameters': {'JobName': 'load-orders'}, 'End': True}}}\n\
+         sm = sfn.create_state_machine(name='orders-kickoff', definition=json.dumps(definition), \
+           roleArn='arn:aws:iam::123456789012:role/sfn')['stateMachineArn']\n\
+         ex = sfn.start_execution(stateMachineArn=sm, name='kickoff-1')['executionArn']\n\
+         for _ in range(100):\n\
+         \x20   d = sfn.describe_execution(executionArn=ex)\n\
+         \x20   if d['status'] != 'RUNNING': break\n\
+         \x20   time.sleep(0.1)\n\
+         runs = glue.get_job_runs(JobName='load-orders')['JobRuns']\n\
+         print(json.dumps({'status': d['status'], 'runs': [r['Id'] for r in runs]}))\n",
+    );
+    let seeded: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(seeded["status"], "SUCCEEDED", "{seeded}");
+    let job_run = seeded["runs"][0]
+        .as_str()
+        .expect("moto started a job run")
+        .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let state = dir.path().join("state");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", col.grpc.as_str()),
+    ];
+    let m = col.mark();
+    let args = [
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let out = bridge(&args, &env);
+    assert!(out.status.success());
+    let r = col.received_since(m);
+    let exec = r.root_of_run(&execution_arn("orders-kickoff", "kickoff-1"));
+    let task = r
+        .children(exec)
+        .into_iter()
+        .find(|s| s.name == "StartLoad")
+        .expect("the Task span");
+    let glue = r.children(task);
+    assert_eq!(glue.len(), 1, "the Glue job run inside the Task");
+    let glue = glue[0];
+    assert_eq!(glue.name, "load-orders");
+    assert_eq!(
+        glue.attr("aws.step_functions.state.type"),
+        Some("GlueJobRun")
+    );
+    assert_eq!(
+        glue.attr("cicd.pipeline.task.run.id"),
+        Some(job_run.as_str())
+    );
+    assert_eq!(glue.attr("cicd.pipeline.task.run.result"), Some("success"));
+    assert_eq!(glue.attr("aws.glue.job_run.state"), Some("SUCCEEDED"));
+    assert_eq!(glue.links, 1, "linked to the job run's own trace");
+    assert_eq!(task.links, 0, "the link moved to the child");
+    // The job run's own trace, once, and counted once, by the Glue job source.
+    let own: Vec<_> = r
+        .roots()
+        .into_iter()
+        .filter(|s| s.attr("cicd.pipeline.run.id") == Some(job_run.as_str()))
+        .collect();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].name, "RUN load-orders");
+    assert_eq!(
+        r.sum(
+            "pipeline_bridge.pipeline.runs",
+            &[("cicd.pipeline.name", "load-orders")]
+        ),
+        1.0
+    );
+    // Read again with data, and the started run read by id.
+    assert_eq!(
+        r.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "GetExecutionHistory")]
+        ),
+        2.0
+    );
+    assert!(
+        r.sum(
+            "pipeline_bridge.aws.api.calls",
+            &[("aws.operation", "GetJobRun")]
+        ) >= 1.0
+    );
+}

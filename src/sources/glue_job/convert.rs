@@ -147,7 +147,7 @@ pub fn to_run(
     );
 
     Some(PipelineRun {
-        queued_until: None,
+        queued_until: queued_until(start, end, run.execution_time),
         links: Vec::new(),
         measures: Vec::new(),
         pipeline: super::pipeline(account, region, job_name),
@@ -188,5 +188,34 @@ fn state_or_other(state: &str) -> String {
         "_OTHER".to_string()
     } else {
         state.to_string()
+    }
+}
+
+/// When an ended run began executing, as far as Glue tells: Glue gives no such time, but
+/// `ExecutionTime` is the seconds the run used resources, so the rest of its duration was
+/// spent starting and waiting (`STARTING`, `WAITING`). A gap under 2 s (whole-second rounding)
+/// is no queue.
+pub fn queued_until(start: Millis, end: Option<Millis>, execution_time: Option<i32>) -> Option<Millis> {
+    let end = end?;
+    let exec_ms = i64::from(execution_time.filter(|t| *t > 0)?).saturating_mul(1000);
+    let q = Millis(end.0.saturating_sub(exec_ms));
+    (q.0.saturating_sub(start.0) >= 2000).then_some(q)
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    #[test]
+    fn the_time_not_spent_executing_is_the_queue() {
+        let (s, e) = (Millis(1_000_000), Some(Millis(1_100_000)));
+        assert_eq!(queued_until(s, e, Some(60)), Some(Millis(1_040_000)));
+        assert_eq!(queued_until(s, e, Some(99)), None, "under 2 s: rounding");
+        assert_eq!(queued_until(s, e, Some(98)), Some(Millis(1_002_000)));
+        assert_eq!(queued_until(s, e, Some(150)), None, "longer than the run");
+        assert_eq!(queued_until(s, e, Some(0)), None);
+        assert_eq!(queued_until(s, e, None), None);
+        assert_eq!(queued_until(s, None, Some(60)), None, "in flight");
+        assert_eq!(queued_until(s, e, Some(i32::MAX)), None);
     }
 }

@@ -112,11 +112,13 @@ pub async fn describe_execution(
     }
 }
 
-/// The whole history of an execution, without input/output data (1000 events per page).
+/// The whole history of an execution (1000 events per page); `with_data`: with the events'
+/// input, output and parameters (read to find the runs a task started), else without.
 pub async fn get_execution_history(
     client: &Client,
     region: &str,
     execution_arn: &str,
+    with_data: bool,
 ) -> Result<Vec<HistoryEvent>, AwsError> {
     let mut out = Vec::new();
     let mut token = None;
@@ -125,7 +127,7 @@ pub async fn get_execution_history(
             .get_execution_history()
             .execution_arn(execution_arn)
             .max_results(1000)
-            .include_execution_data(false)
+            .include_execution_data(with_data)
             .set_next_token(token)
             .send()
             .await
@@ -198,13 +200,22 @@ fn details(e: &SdkEvent) -> EventDetails {
             ..named(o(d.name()))
         }
     } else if let Some(d) = e.task_scheduled_event_details() {
-        task(d.resource_type(), d.resource())
+        EventDetails {
+            parameters: s(d.parameters()),
+            ..task(d.resource_type(), d.resource())
+        }
     } else if let Some(d) = e.task_started_event_details() {
         task(d.resource_type(), d.resource())
     } else if let Some(d) = e.task_submitted_event_details() {
-        task(d.resource_type(), d.resource())
+        EventDetails {
+            output: o(d.output()),
+            ..task(d.resource_type(), d.resource())
+        }
     } else if let Some(d) = e.task_succeeded_event_details() {
-        task(d.resource_type(), d.resource())
+        EventDetails {
+            output: o(d.output()),
+            ..task(d.resource_type(), d.resource())
+        }
     } else if let Some(d) = e.task_failed_event_details() {
         with_error(task(d.resource_type(), d.resource()), d.error(), d.cause())
     } else if let Some(d) = e.task_timed_out_event_details() {

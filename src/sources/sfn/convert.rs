@@ -7,14 +7,15 @@
 //! events (`…StateExited`, `MapStateSucceeded`, …) are matched to the innermost open state of
 //! their name or type, walking out through the contexts.
 
-use super::records::{HistoryEvent, SfnExecution};
+use super::records::{HistoryEvent, SfnExecution, Started};
 use crate::convert::{console_host, urlencode};
 use crate::model::{
-    truncate_message, Attr, PipelineRun, RunError, RunPhase, RunResult, RunStatus, TaskRun,
-    MAX_MESSAGE_BYTES,
+    truncate_message, Attr, PipelineRun, RunError, RunLink, RunPhase, RunResult, RunStatus,
+    TaskRun, MAX_MESSAGE_BYTES,
 };
 use crate::records::Millis;
 use crate::semconv as sc;
+use crate::sources::glue_job::records::GlueJobRun;
 use std::collections::HashMap;
 
 /// Maps an execution `status`. Unknown statuses count as in flight (re-read, never guessed).
@@ -46,8 +47,25 @@ pub fn to_run(
     exec: &SfnExecution,
     history: &[HistoryEvent],
 ) -> Option<PipelineRun> {
-    let start = exec
-        .start_date
+    // A redriven execution's attempt starts at its last redrive: its trace holds what ran
+    // since (the earlier attempts were exported as their own traces when they ended).
+    let redrives = exec.redrive_count.unwrap_or(0).max(0);
+    let redriven = (redrives > 0)
+        .then(|| {
+            history
+                .iter()
+                .filter(|e| e.kind == "ExecutionRedriven")
+                .max_by_key(|e| e.id)
+        })
+        .flatten();
+    let history: Vec<HistoryEvent> = match redriven {
+        Some(r) => history.iter().filter(|e| e.id > r.id).cloned().collect(),
+        None => history.to_vec(),
+    };
+    let history = history.as_slice();
+    let start = redriven
+        .map(|r| r.timestamp)
+        .or(exec.start_date)
         .or_else(|| history.first().map(|e| e.timestamp))?;
     let status = status(&exec.status);
     let end = match status {
@@ -77,7 +95,6 @@ pub fn to_run(
         }
         _ => None,
     };
-    let redrives = exec.redrive_count.unwrap_or(0).max(0);
     let attributes = vec![
         Attr::str(
             sc::AWS_SFN_STATE_MACHINE_ARN,
@@ -87,7 +104,7 @@ pub fn to_run(
         Attr::int(sc::AWS_SFN_REDRIVE_COUNT, i64::from(redrives)),
     ];
     let tasks = match end {
-        Some(end) => build_tasks(history, end),
+        Some(end) => build_tasks(account, region, history, end),
         None => Vec::new(),
     };
     Some(PipelineRun {
@@ -97,7 +114,8 @@ pub fn to_run(
         pipeline: super::pipeline(account, region, state_machine, &exec.state_machine_arn),
         run_id: exec.execution_arn.clone(),
         attempt: redrives as u32,
-        previous_run_id: None,
+        // A redrive links to the attempt it ran again (same execution, attempt - 1).
+        previous_run_id: (redrives > 0).then(|| exec.execution_arn.clone()),
         aws_state: exec.status.clone(),
         status,
         start,
@@ -139,6 +157,8 @@ struct Node {
     last_seen: Millis,
     /// Task attempts (scheduled events) below a Task state.
     attempts: Vec<usize>,
+    /// What a task attempt started (a Glue job run, an execution), as far as its events say.
+    started: Option<Started>,
 }
 
 struct Builder<'a> {
@@ -153,13 +173,21 @@ struct Builder<'a> {
     iterations: HashMap<(usize, i64), usize>,
     /// Owner Parallel node of a `ParallelStateStarted` event.
     parallel_of: HashMap<i64, usize>,
+    /// Where the execution runs: the runs its tasks start are looked for there.
+    account: &'a str,
+    region: &'a str,
 }
 
 const STATE_ENTERED: &str = "StateEntered";
 const STATE_EXITED: &str = "StateExited";
 
 /// Builds the task tree of a finished execution. Pure; `end` closes whatever never closed.
-pub fn build_tasks(history: &[HistoryEvent], end: Millis) -> Vec<TaskRun> {
+pub fn build_tasks(
+    account: &str,
+    region: &str,
+    history: &[HistoryEvent],
+    end: Millis,
+) -> Vec<TaskRun> {
     let mut sorted: Vec<&HistoryEvent> = history.iter().collect();
     sorted.sort_by_key(|e| e.id);
     let mut b = Builder {
@@ -174,6 +202,8 @@ pub fn build_tasks(history: &[HistoryEvent], end: Millis) -> Vec<TaskRun> {
         iteration_ctx: HashMap::new(),
         iterations: HashMap::new(),
         parallel_of: HashMap::new(),
+        account,
+        region,
     };
     let mut exec_outcome: Option<RunResult> = None;
     let mut prev_id = 0;
@@ -256,6 +286,7 @@ impl Builder<'_> {
             decided: false,
             last_seen,
             attempts: Vec::new(),
+            started: None,
         });
         self.nodes.len() - 1
     }
@@ -498,6 +529,7 @@ impl Builder<'_> {
                 "TaskAttempt",
             );
             self.nodes[task].attempts.push(attempt);
+            self.note_started(attempt, e);
             return;
         }
         let outcome = if k.ends_with("Succeeded") {
@@ -517,6 +549,7 @@ impl Builder<'_> {
             return;
         };
         self.nodes[attempt].last_seen = t;
+        self.note_started(attempt, e);
         if let Some((result, err)) = outcome {
             self.nodes[attempt].task.end = t.max(self.nodes[attempt].task.start);
             self.decide(attempt, result, err.clone());
@@ -531,6 +564,51 @@ impl Builder<'_> {
                 let attrs = &mut self.nodes[attempt].task.attributes;
                 if !attrs.iter().any(|a| a.key == key) {
                     attrs.push(Attr::str(key, v.clone()));
+                }
+            }
+        }
+    }
+
+    /// Adds what the event says about the run the attempt started.
+    fn note_started(&mut self, attempt: usize, e: &HistoryEvent) {
+        let Some(st) = e.started.clone() else { return };
+        match &mut self.nodes[attempt].started {
+            Some(known) => known.merge(st),
+            none => *none = Some(st),
+        }
+    }
+
+    /// The runs the task attempts started: a Glue job run whose record is known (a `.sync`
+    /// task) becomes a child span of the attempt, linked to the run's own trace; any other
+    /// started run (a Glue job run only started, a child execution) is linked from the
+    /// attempt.
+    fn add_started_runs(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(st) = self.nodes[i].started.take() else {
+                continue;
+            };
+            match st {
+                Started::Glue(rec) => {
+                    if rec.job_name.is_empty() || rec.id.is_empty() {
+                        continue;
+                    }
+                    match glue_child(self.account, self.region, &rec) {
+                        Some(child) => {
+                            let ctx = self.nodes[i].ctx;
+                            let n = self.add_node(ctx, Some(i), child, "GlueJobRun");
+                            self.nodes[n].decided = true;
+                        }
+                        // Only started (or no record): the link leads to its own trace.
+                        None => {
+                            let l = glue_link(self.account, self.region, &rec);
+                            self.nodes[i].task.links.push(l);
+                        }
+                    }
+                }
+                Started::Execution(arn) => {
+                    if let Some(l) = execution_link(&arn) {
+                        self.nodes[i].task.links.push(l);
+                    }
                 }
             }
         }
@@ -571,10 +649,19 @@ impl Builder<'_> {
     /// Closes what never closed, decides open results and assembles the tree.
     fn finish(mut self, end: Millis, exec_outcome: Option<RunResult>) -> Vec<TaskRun> {
         self.close_all_open(end, exec_outcome);
-        // Single attempts add nothing: fold their details into the Task span.
+        self.add_started_runs();
+        // Single attempts add nothing: fold their details, links and children (a Glue job
+        // run) into the Task span.
         for i in 0..self.nodes.len() {
             if self.nodes[i].attempts.len() == 1 {
                 let a = self.nodes[i].attempts[0];
+                let links = std::mem::take(&mut self.nodes[a].task.links);
+                self.nodes[i].task.links.extend(links);
+                for n in &mut self.nodes {
+                    if n.parent == Some(a) {
+                        n.parent = Some(i);
+                    }
+                }
                 let extra: Vec<Attr> = self.nodes[a]
                     .task
                     .attributes
@@ -622,8 +709,118 @@ impl Builder<'_> {
             .filter_map(|r| assemble(*r, &mut tasks, &children))
             .collect();
         out.iter_mut().for_each(inherit_errors);
+        out.iter_mut().for_each(readable_task_errors);
         out
     }
+}
+
+/// Whether a history event (read without data) is a task that starts a Glue job run or an
+/// execution: then the history is worth reading with its data.
+pub fn starts_runs(e: &HistoryEvent) -> bool {
+    let r = e.resource.as_deref().unwrap_or("");
+    match e.resource_type.as_deref() {
+        Some("glue") => r.starts_with("startJobRun"),
+        Some("states") => r.starts_with("startExecution"),
+        _ => false,
+    }
+}
+
+/// The Glue job runs (job name, run id) that tasks of `run` started and that have no child
+/// span yet (not `.sync`): each is read once more to show it if it has ended.
+pub fn started_glue_runs(run: &PipelineRun) -> Vec<(String, String)> {
+    let kind = crate::sources::glue_job::KIND;
+    run.tasks
+        .iter()
+        .flat_map(|t| t.walk())
+        .filter(|t| t.kind != "GlueJobRun")
+        .flat_map(|t| t.links.iter())
+        .filter(|l| l.pipeline.kind == kind && l.reason == "started")
+        .map(|l| (l.pipeline.name.clone(), l.run_id.clone()))
+        .collect()
+}
+
+/// Shows the Glue job runs read by id (those [`started_glue_runs`] named) as child spans of
+/// the tasks that started them, when they have ended; the task's link moves to the child.
+pub fn attach_glue_runs(run: &mut PipelineRun, account: &str, region: &str, recs: &[GlueJobRun]) {
+    fn visit(t: &mut TaskRun, account: &str, region: &str, recs: &[GlueJobRun]) {
+        for c in &mut t.children {
+            visit(c, account, region, recs);
+        }
+        if t.kind == "GlueJobRun" {
+            return;
+        }
+        let mut kept = Vec::new();
+        for l in std::mem::take(&mut t.links) {
+            let child = recs
+                .iter()
+                .find(|r| r.id == l.run_id && r.job_name == l.pipeline.name)
+                .filter(|_| l.reason == "started")
+                .and_then(|r| glue_child(account, region, r));
+            match child {
+                Some(c) if !t.children.iter().any(|x| x.run_id == c.run_id) => t.children.push(c),
+                Some(_) => {}
+                None => kept.push(l),
+            }
+        }
+        t.links = kept;
+    }
+    for t in &mut run.tasks {
+        visit(t, account, region, recs);
+    }
+}
+
+/// A link to the trace of the Glue job run a task started (the Glue job source exports it).
+fn glue_link(account: &str, region: &str, rec: &GlueJobRun) -> RunLink {
+    RunLink {
+        pipeline: crate::sources::glue_job::pipeline(account, region, &rec.job_name),
+        run_id: rec.id.clone(),
+        attempt: u32::try_from(rec.attempt).unwrap_or(0),
+        reason: "started",
+    }
+}
+
+/// The Glue job run a `.sync` task ran, as a child span (`aws.step_functions.state.type`
+/// `GlueJobRun`): its own id, times, result, error, DPU-seconds and Glue attributes. `None`
+/// when its record is not known (a task that only started it, or history without data).
+pub fn glue_child(account: &str, region: &str, rec: &GlueJobRun) -> Option<TaskRun> {
+    if rec.job_run_state.is_empty() {
+        return None;
+    }
+    let run = crate::sources::glue_job::convert::to_run(account, region, None, rec)?;
+    let (RunStatus::Ended(result), Some(end)) = (run.status, run.end) else {
+        return None;
+    };
+    let mut attributes = vec![Attr::str(sc::AWS_SFN_STATE_TYPE, "GlueJobRun")];
+    attributes.extend(run.attributes);
+    Some(TaskRun {
+        name: rec.job_name.clone(),
+        run_id: rec.id.clone(),
+        kind: "GlueJobRun".to_string(),
+        start: run.start,
+        end,
+        result,
+        error: run.error,
+        attributes,
+        links: vec![glue_link(account, region, rec)],
+        children: Vec::new(),
+    })
+}
+
+/// A link to a child execution's trace (polled on its own, as its state machine is).
+fn execution_link(arn: &str) -> Option<RunLink> {
+    // arn:{partition}:states:{region}:{account}:execution:{state machine}:{name}
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() < 8 || parts[2] != "states" || parts[5] != "execution" {
+        return None;
+    }
+    let (partition, region, account, sm) = (parts[1], parts[3], parts[4], parts[6]);
+    let sm_arn = format!("arn:{partition}:states:{region}:{account}:stateMachine:{sm}");
+    Some(RunLink {
+        pipeline: super::pipeline(account, region, sm, &sm_arn),
+        run_id: arn.to_string(),
+        attempt: 0,
+        reason: "started",
+    })
 }
 
 /// A failed Map, Parallel or iteration has no error of its own in the history: it takes the
@@ -635,6 +832,22 @@ fn inherit_errors(t: &mut TaskRun) {
             .children
             .iter()
             .find_map(|c| c.error.clone().filter(|_| c.result.is_error()));
+    }
+}
+
+/// A failed `.sync` Glue task's cause is the whole JobRun as JSON: the task shows the Glue
+/// run's own message instead (its type stays, e.g. `States.TaskFailed`).
+fn readable_task_errors(t: &mut TaskRun) {
+    t.children.iter_mut().for_each(readable_task_errors);
+    let from_child = t
+        .children
+        .iter()
+        .filter(|c| c.kind == "GlueJobRun")
+        .find_map(|c| c.error.as_ref().map(|e| e.message.clone()));
+    if let (Some(e), Some(msg)) = (t.error.as_mut(), from_child) {
+        if e.message.trim_start().starts_with('{') && !msg.is_empty() {
+            e.message = msg;
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "states:ListExecutions",
         "states:DescribeExecution",
         "states:GetExecutionHistory",
+        "glue:GetJobRun",
     ],
     metrics: &[],
     connect: |c| Box::new(StateMachines::connect(c)),
@@ -46,6 +47,7 @@ pub fn pipeline(account: &str, region: &str, name: &str, arn: &str) -> PipelineR
 /// The standard state machines of one account and region.
 pub struct StateMachines {
     client: aws_sdk_sfn::Client,
+    glue: aws_sdk_glue::Client,
     account: String,
     region: String,
 }
@@ -55,6 +57,11 @@ impl StateMachines {
         StateMachines {
             client: aws_sdk_sfn::Client::from_conf(
                 aws_sdk_sfn::config::Builder::from(c.sdk)
+                    .interceptor(c.counter.clone())
+                    .build(),
+            ),
+            glue: aws_sdk_glue::Client::from_conf(
+                aws_sdk_glue::config::Builder::from(c.sdk)
                     .interceptor(c.counter.clone())
                     .build(),
             ),
@@ -98,6 +105,7 @@ impl Source for StateMachines {
         async move {
             let src = Executions {
                 client: &self.client,
+                glue: &self.glue,
                 account: &self.account,
                 region: &self.region,
                 name: &pipeline.name,
@@ -113,9 +121,15 @@ impl Source for StateMachines {
     }
 }
 
+/// Most Glue job runs read by id per execution (tasks that only started them); past it they
+/// stay links to their own traces.
+pub const MAX_GLUE_READS: usize = 50;
+
 /// The executions of one state machine.
 pub struct Executions<'a> {
     pub client: &'a aws_sdk_sfn::Client,
+    /// For the Glue job runs tasks started.
+    pub glue: &'a aws_sdk_glue::Client,
     pub account: &'a str,
     pub region: &'a str,
     pub name: &'a str,
@@ -151,14 +165,37 @@ impl RunSource for Executions<'_> {
         } else {
             rec
         };
-        let history =
-            aws::get_execution_history(self.client, self.region, &rec.execution_arn).await?;
-        Ok(convert::to_run(
-            self.account,
-            self.region,
-            self.name,
-            detail,
-            &history,
-        ))
+        let arn = &rec.execution_arn;
+        let mut history = aws::get_execution_history(self.client, self.region, arn, false).await?;
+        // A task started a Glue job run or an execution: read the history again with its data,
+        // which names the run (job name, run id, a `.sync` task's whole JobRun).
+        if history.iter().any(convert::starts_runs) {
+            history = aws::get_execution_history(self.client, self.region, arn, true).await?;
+        }
+        let Some(mut run) = convert::to_run(self.account, self.region, self.name, detail, &history)
+        else {
+            return Ok(None);
+        };
+        // Glue job runs a task only started (not `.sync`): read each once; one that has ended
+        // becomes a child span like a `.sync` one, the others stay links to their traces.
+        let mut records = Vec::new();
+        for (job, id) in convert::started_glue_runs(&run)
+            .into_iter()
+            .take(MAX_GLUE_READS)
+        {
+            match crate::sources::glue_job::aws::get_job_run(self.glue, self.region, &job, &id)
+                .await
+            {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {}
+                // The execution is exported without it rather than held back.
+                Err(e) => tracing::debug!(
+                    error = %crate::sanitize::Escaped(&e),
+                    "cannot read a Glue job run a task started"
+                ),
+            }
+        }
+        convert::attach_glue_runs(&mut run, self.account, self.region, &records);
+        Ok(Some(run))
     }
 }

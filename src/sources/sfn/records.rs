@@ -1,6 +1,7 @@
 //! Step Functions records in their wire shape (camelCase JSON).
 
 use crate::records::Millis;
+use crate::sources::glue_job::records::GlueJobRun;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -48,6 +49,110 @@ pub struct HistoryEvent {
     pub resource_type: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// What a service-integration task started, as far as this event tells (its parameters,
+    /// output or failure cause; read only when the history was fetched with its data).
+    #[serde(skip)]
+    pub started: Option<Started>,
+}
+
+/// A run another service's integration started from a Task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Started {
+    /// `glue:startJobRun(.sync)`: the job run as far as known (job name from the parameters,
+    /// run id from the submission, the whole run from a `.sync` task's output or failure).
+    Glue(Box<GlueJobRun>),
+    /// `states:startExecution(.sync…)`: the child execution's ARN.
+    Execution(String),
+}
+
+impl Started {
+    /// Adds what `later` says to what is known.
+    pub fn merge(&mut self, later: Started) {
+        match (self, later) {
+            (Started::Glue(a), Started::Glue(b)) => {
+                let keep_name = std::mem::take(&mut a.job_name);
+                let keep_id = std::mem::take(&mut a.id);
+                if b.job_run_state.is_empty() {
+                    // Only a name or an id: keep the rest.
+                    a.job_name = if b.job_name.is_empty() {
+                        keep_name
+                    } else {
+                        b.job_name
+                    };
+                    a.id = if b.id.is_empty() { keep_id } else { b.id };
+                } else {
+                    **a = *b;
+                    if a.job_name.is_empty() {
+                        a.job_name = keep_name;
+                    }
+                    if a.id.is_empty() {
+                        a.id = keep_id;
+                    }
+                }
+            }
+            // An execution ARN, or (bad data) another kind: the latest word wins.
+            (a, b) => *a = b,
+        }
+    }
+}
+
+/// What a `glue:startJobRun` or `states:startExecution` task event says about the run it
+/// started. `data` is the event's parameters, output or cause (JSON text).
+fn started_by(resource_type: &str, resource: &str, kind: &str, data: &str) -> Option<Started> {
+    let v: serde_json::Value = serde_json::from_str(data).ok()?;
+    let obj = v.as_object()?;
+    let str_of = |k: &str| obj.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    match (resource_type, resource.split('.').next().unwrap_or("")) {
+        ("glue", "startJobRun") => {
+            let mut run = GlueJobRun {
+                job_name: str_of("JobName").unwrap_or_default(),
+                id: str_of("Id")
+                    .or_else(|| str_of("JobRunId"))
+                    .unwrap_or_default(),
+                ..GlueJobRun::default()
+            };
+            // The parameters name the job only; a `.sync` task's output (or failure cause) is
+            // the whole JobRun, with times as epoch milliseconds.
+            if kind != "TaskScheduled" {
+                if let Some(state) = str_of("JobRunState") {
+                    let ms = |k: &str| {
+                        obj.get(k)
+                            .and_then(|x| x.as_f64())
+                            .filter(|x| x.is_finite())
+                            .map(|x| Millis(x.round() as i64))
+                    };
+                    let int = |k: &str| {
+                        obj.get(k)
+                            .and_then(|x| x.as_i64())
+                            .and_then(|x| i32::try_from(x).ok())
+                    };
+                    let num = |k: &str| {
+                        obj.get(k)
+                            .and_then(|x| x.as_f64())
+                            .filter(|x| x.is_finite())
+                    };
+                    run.job_run_state = state;
+                    run.attempt = int("Attempt").unwrap_or(0);
+                    run.previous_run_id = str_of("PreviousRunId");
+                    run.started_on = ms("StartedOn");
+                    run.completed_on = ms("CompletedOn");
+                    run.last_modified_on = ms("LastModifiedOn");
+                    run.error_message = str_of("ErrorMessage");
+                    run.execution_time = int("ExecutionTime");
+                    run.timeout = int("Timeout");
+                    run.max_capacity = num("MaxCapacity");
+                    run.worker_type = str_of("WorkerType");
+                    run.number_of_workers = int("NumberOfWorkers");
+                    run.glue_version = str_of("GlueVersion");
+                    run.dpu_seconds = num("DPUSeconds");
+                    run.execution_class = str_of("ExecutionClass");
+                }
+            }
+            (!run.job_name.is_empty() || !run.id.is_empty()).then(|| Started::Glue(Box::new(run)))
+        }
+        ("states", "startExecution") => str_of("ExecutionArn").map(Started::Execution),
+        _ => None,
+    }
 }
 
 /// The fields of one event's `…EventDetails` object that the bridge reads, whichever event
@@ -62,6 +167,10 @@ pub struct EventDetails {
     pub resource_type: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// A task's parameters (`TaskScheduled`).
+    pub parameters: Option<String>,
+    /// A task's output (`TaskSubmitted`, `TaskSucceeded`).
+    pub output: Option<String>,
 }
 
 impl HistoryEvent {
@@ -80,11 +189,20 @@ impl HistoryEvent {
             "ActivityScheduled" => Some("activity"),
             _ => None,
         };
+        let resource_type = d.resource_type.or(implied.map(str::to_string));
+        let started = match (&resource_type, &d.resource) {
+            (Some(rt), Some(r)) => [&d.parameters, &d.output, &d.cause]
+                .into_iter()
+                .flatten()
+                .find_map(|data| started_by(rt, r, &kind, data)),
+            _ => None,
+        };
         HistoryEvent {
             id,
             previous_event_id,
             timestamp,
-            resource_type: d.resource_type.or(implied.map(str::to_string)),
+            resource_type,
+            started,
             kind,
             name: d.name,
             index: d.index,
