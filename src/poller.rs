@@ -657,7 +657,7 @@ impl Poller {
                     Err(e) => {
                         self.telemetry.export_failed("traces");
                         self.telemetry
-                            .system_error(component::EXPORTER, "export_failed");
+                            .bridge_error(component::EXPORTER, "export_failed");
                         let refused = e.is_refusal();
                         warn!(pipeline = %Escaped(name), error = %Escaped(&e), runs = ids.len(), bytes, refused, "trace export failed; the runs stay pending and are retried next cycle");
                         report.trace_export_error.get_or_insert(e.to_string());
@@ -714,7 +714,7 @@ impl Poller {
             }
             Err(e) => {
                 self.telemetry
-                    .system_error(component::STATE, "commit_failed");
+                    .bridge_error(component::STATE, "commit_failed");
                 warn!(error = %Escaped(&e), "checkpoint commit failed; the runs will be exported again (same ids) next cycle");
                 report.errors.push(e.to_string());
                 report.commit_error.get_or_insert(e.to_string());

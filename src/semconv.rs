@@ -68,11 +68,12 @@ pub const AWS_OPERATION: &str = "aws.operation";
 pub const OUTCOME: &str = "outcome";
 pub const SIGNAL: &str = "signal";
 
-/// The values of `cicd.system.component` for the bridge's own faults.
+/// On `pipeline_bridge.errors`: the part of the bridge that failed (values in [`component`]).
+pub const BRIDGE_COMPONENT: &str = "pipeline_bridge.component";
+
+/// The values of `pipeline_bridge.component` for the bridge's own faults outside AWS. (AWS
+/// faults are `cicd.system.errors`, with each source's `SourceSpec::component`.)
 pub mod component {
-    pub const GLUE: &str = "glue";
-    pub const STEP_FUNCTIONS: &str = "stepfunctions";
-    pub const STS: &str = "sts";
     pub const EXPORTER: &str = "exporter";
     pub const STATE: &str = "state";
 }
@@ -103,7 +104,12 @@ pub const RUN_ACTIVE: MetricDef = MetricDef {
 pub const SYSTEM_ERRORS: MetricDef = MetricDef {
     name: "cicd.system.errors",
     unit: "{error}",
-    description: "The bridge's own failures, by component and error type.",
+    description: "Failed AWS calls of the pipeline services the bridge reads, by component (the source: glue, stepfunctions, …) and error type.",
+};
+pub const BRIDGE_ERRORS: MetricDef = MetricDef {
+    name: "pipeline_bridge.errors",
+    unit: "{error}",
+    description: "The bridge's own faults outside AWS (OTLP exporter, checkpoint store), by component and error type.",
 };
 pub const TASK_DURATION: MetricDef = MetricDef {
     name: "pipeline_bridge.task.duration",
@@ -204,6 +210,7 @@ pub const ALL_METRICS: &[MetricDef] = &[
     RUN_ERRORS,
     RUN_ACTIVE,
     SYSTEM_ERRORS,
+    BRIDGE_ERRORS,
     TASK_DURATION,
     GLUE_DPU_USAGE,
     LAST_SUCCESS,

@@ -153,6 +153,7 @@ pub struct Telemetry {
     runs: Counter<u64>,
     sla_breaches: Counter<u64>,
     system_errors: Counter<u64>,
+    bridge_errors: Counter<u64>,
     task_duration: Histogram<f64>,
     dpu_usage: Counter<f64>,
     api_calls: Counter<u64>,
@@ -288,6 +289,7 @@ impl Telemetry {
             runs: counter(&m, sc::PIPELINE_RUNS),
             sla_breaches: counter(&m, sc::PIPELINE_SLA_BREACHES),
             system_errors: counter(&m, sc::SYSTEM_ERRORS),
+            bridge_errors: counter(&m, sc::BRIDGE_ERRORS),
             task_duration: hist(&m, sc::TASK_DURATION, sc::DURATION_BUCKETS),
             dpu_usage: m
                 .f64_counter(sc::GLUE_DPU_USAGE.name)
@@ -665,7 +667,18 @@ impl Telemetry {
         self.exemplars.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
-    /// Counts a fault of the bridge itself.
+    /// Counts a fault of the bridge outside AWS (`component`: [`sc::component`]).
+    pub fn bridge_error(&self, component: &str, error_type: &str) {
+        self.bridge_errors.add(
+            1,
+            &[
+                KeyValue::new(sc::BRIDGE_COMPONENT, component.to_string()),
+                KeyValue::new(sc::ERROR_TYPE, error_type.to_string()),
+            ],
+        );
+    }
+
+    /// Counts a failed AWS call of a source (`component`: its `SourceSpec::component`).
     pub fn system_error(&self, component: &str, error_type: &str) {
         self.system_errors.add(
             1,

@@ -299,6 +299,7 @@ impl CheckpointStore for MemStore {
 
 struct Harness {
     poller: Poller,
+    telemetry: Telemetry,
     aws: Arc<Mutex<Aws>>,
     collector: Arc<Mutex<Collector>>,
     received: Arc<Mutex<Received>>,
@@ -322,6 +323,7 @@ impl Harness {
         let collector = Arc::new(Mutex::new(Collector::Ack));
         let received = Arc::new(Mutex::new(Received::default()));
         let store = MemStore::default();
+        let telemetry = Telemetry::new(Resource::builder_empty().build());
         let cfg = Config {
             lookback: std::time::Duration::from_secs(24 * 3600),
             rescan_window: std::time::Duration::from_secs(3600),
@@ -331,7 +333,7 @@ impl Harness {
             cfg,
             vec![Arc::new(src) as Arc<dyn Source>],
             (Box::new(store.clone()), BTreeMap::new()),
-            Telemetry::new(Resource::builder_empty().build()),
+            telemetry.clone(),
             Arc::new(ApiCounts::default()),
             (
                 Box::new(FakeTraces {
@@ -344,6 +346,7 @@ impl Harness {
         .expect("poller");
         Harness {
             poller,
+            telemetry,
             aws,
             collector,
             received,
@@ -364,6 +367,17 @@ impl Harness {
             .get(&self.key)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The value of the Prometheus series whose line starts with `prefix` (0 when absent).
+    fn metric(&self, prefix: &str) -> f64 {
+        let text = pipeline_otel_bridge::export::prometheus::render(
+            &self.telemetry.collect().expect("metrics"),
+        );
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
     }
 
     fn set_collector(&self, c: Collector) {
@@ -420,6 +434,10 @@ async fn no_checkpoint_move_without_an_acknowledgement() {
             "{refusal:?}: counted without an ack"
         );
         assert_eq!(h.offered("r1"), 1);
+        // The bridge's own fault, not an AWS one.
+        let exporter = "pipeline_bridge_errors_total{error_type=\"export_failed\",pipeline_bridge_component=\"exporter\"}";
+        assert_eq!(h.metric(exporter), 1.0, "{refusal:?}");
+        assert_eq!(h.metric("cicd_system_errors_total"), 0.0);
 
         h.set_collector(Collector::Ack);
         let r = h.cycle(T0 + MIN).await;
@@ -453,6 +471,8 @@ async fn a_failed_commit_puts_the_runs_back_as_pending() {
         Checkpoint::default(),
         "a failed commit wrote"
     );
+    let state = "pipeline_bridge_errors_total{error_type=\"commit_failed\",pipeline_bridge_component=\"state\"}";
+    assert_eq!(h.metric(state), 1.0);
     assert_eq!((h.acked("r1"), h.acked("r2")), (1, 1));
 
     let r = h.cycle(T0 + MIN).await;
@@ -487,6 +507,9 @@ async fn a_failed_detail_read_is_retried_and_not_left_behind() {
     let r = h.cycle(T0).await;
     assert_eq!(ids(&r, true), ["new"]);
     assert_eq!(r.aws_errors, 1);
+    // An AWS fault, counted under the source's component.
+    let aws = "cicd_system_errors_total{cicd_system_component=\"fake\",error_type=\"InternalServerException\"}";
+    assert_eq!(h.metric(aws), 1.0);
     let cp = h.committed();
     assert!(
         cp.pending.contains_key("old"),

@@ -195,7 +195,11 @@ fn state_or_other(state: &str) -> String {
 /// `ExecutionTime` is the seconds the run used resources, so the rest of its duration was
 /// spent starting and waiting (`STARTING`, `WAITING`). A gap under 2 s (whole-second rounding)
 /// is no queue.
-pub fn queued_until(start: Millis, end: Option<Millis>, execution_time: Option<i32>) -> Option<Millis> {
+pub fn queued_until(
+    start: Millis,
+    end: Option<Millis>,
+    execution_time: Option<i32>,
+) -> Option<Millis> {
     let end = end?;
     let exec_ms = i64::from(execution_time.filter(|t| *t > 0)?).saturating_mul(1000);
     let q = Millis(end.0.saturating_sub(exec_ms));
