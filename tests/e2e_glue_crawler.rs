@@ -205,11 +205,15 @@ fn crawls_become_traces_and_metrics_once_each_across_restarts() {
     assert_eq!(calls(&r1, "ListCrawls"), 2.0);
     assert_eq!(calls(&r1, "GetJobs"), 0.0, "the other sources are off");
 
-    // The running crawl ends; a second process exports it alone, and the totals carry over.
+    // The running crawl ends, and the listing no longer returns it (emulated by moving its
+    // StartTime before the listing floor): a second process reads it by id (ListCrawls on
+    // CRAWL_ID), exports it alone, and the totals carry over.
+    let moved_start = now - 2.0 * 86400.0;
     moto.post(
         "/_inject/glue-crawler-crawl",
         serde_json::json!({"CrawlerName": "orders-raw", "CrawlId": "crawl-running",
-            "fields": {"State": "STOPPED", "EndTime": now - 600.5 + 30.0, "DPUHour": 0.25}}),
+            "fields": {"State": "STOPPED", "StartTime": moved_start,
+                       "EndTime": moved_start + 30.0, "DPUHour": 0.25}}),
     );
     let m1 = col.mark();
     run_once();
@@ -218,7 +222,13 @@ fn crawls_become_traces_and_metrics_once_each_across_restarts() {
     let stopped = r2.root_of_run("crawl-running");
     assert_eq!(stopped.attr("cicd.pipeline.result"), Some("cancellation"));
     assert_eq!(stopped.status, "STATUS_CODE_UNSET");
+    assert_eq!(stopped.start_ns, ns(moved_start));
     assert_eq!(stopped.duration_ms(), 30_000);
+    assert_eq!(
+        calls(&r2, "ListCrawls"),
+        3.0,
+        "two listings and one read by id"
+    );
     assert_eq!(
         r2.sum("pipeline_bridge.glue.crawler.dpu_usage", &orders),
         0.75
