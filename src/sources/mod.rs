@@ -16,6 +16,7 @@
 //! the one [`scan::scan`] every source calls from its [`Source::scan`].
 
 pub mod glue_job;
+pub mod glue_workflow;
 pub mod scan;
 pub mod sfn;
 
@@ -29,7 +30,7 @@ use futures::future::BoxFuture;
 
 /// Every source the bridge has, in the order `check` lists them. **Adding a source is one
 /// line here** (plus its folder).
-pub static ALL: &[&SourceSpec] = &[&glue_job::SPEC, &sfn::SPEC];
+pub static ALL: &[&SourceSpec] = &[&glue_job::SPEC, &sfn::SPEC, &glue_workflow::SPEC];
 
 /// What a source is, independent of any account or region.
 #[derive(Debug)]
