@@ -257,11 +257,11 @@ fn workflow_runs_arrive_once_with_their_jobs_crawls_and_links() {
                 .unwrap();
             assert_eq!(
                 linked_traces(&span_links, task),
-                [job_root.trace_id.clone()]
+                std::slice::from_ref(&job_root.trace_id)
             );
             assert_eq!(
                 linked_traces(&span_links, job_root),
-                [wf_root.trace_id.clone()]
+                std::slice::from_ref(&wf_root.trace_id)
             );
             assert_ne!(job_root.trace_id, wf_root.trace_id);
         }
