@@ -17,6 +17,7 @@
 
 pub mod glue_crawler;
 pub mod glue_job;
+pub mod glue_workflow;
 pub mod scan;
 pub mod sfn;
 
@@ -30,7 +31,12 @@ use futures::future::BoxFuture;
 
 /// Every source the bridge has, in the order `check` lists them. **Adding a source is one
 /// line here** (plus its folder).
-pub static ALL: &[&SourceSpec] = &[&glue_job::SPEC, &sfn::SPEC, &glue_crawler::SPEC];
+pub static ALL: &[&SourceSpec] = &[
+    &glue_job::SPEC,
+    &glue_workflow::SPEC,
+    &glue_crawler::SPEC,
+    &sfn::SPEC,
+];
 
 /// What a source is, independent of any account or region.
 #[derive(Debug)]

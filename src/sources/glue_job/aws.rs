@@ -1,6 +1,6 @@
 //! AWS Glue: job definitions and job runs.
 
-use super::records::{GlueJob, GlueJobRun};
+use super::records::{GlueJob, GlueJobRun, JobRunRecord, WorkflowArguments};
 use crate::aws::{millis, next_token, AwsError, PageCutoff};
 use crate::records::Millis;
 use aws_sdk_glue::types::{Job, JobRun};
@@ -34,7 +34,7 @@ pub async fn list_job_runs(
     region: &str,
     job_name: &str,
     cutoff: Millis,
-) -> Result<Vec<GlueJobRun>, AwsError> {
+) -> Result<Vec<JobRunRecord>, AwsError> {
     let mut out = Vec::new();
     let mut token = None;
     let mut stop = PageCutoff::new();
@@ -47,8 +47,8 @@ pub async fn list_job_runs(
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "GetJobRuns", region, e))?;
-        let runs: Vec<GlueJobRun> = page.job_runs().iter().map(job_run).collect();
-        stop.observe(runs.iter().filter_map(|r| r.started_on), cutoff);
+        let runs: Vec<JobRunRecord> = page.job_runs().iter().map(job_run_record).collect();
+        stop.observe(runs.iter().filter_map(|r| r.run.started_on), cutoff);
         out.extend(runs);
         token = next_token(page.next_token());
         if token.is_none() || stop.can_stop() {
@@ -63,7 +63,7 @@ pub async fn get_job_run(
     region: &str,
     job_name: &str,
     run_id: &str,
-) -> Result<Option<GlueJobRun>, AwsError> {
+) -> Result<Option<JobRunRecord>, AwsError> {
     match client
         .get_job_run()
         .job_name(job_name)
@@ -71,7 +71,7 @@ pub async fn get_job_run(
         .send()
         .await
     {
-        Ok(r) => Ok(r.job_run().map(job_run)),
+        Ok(r) => Ok(r.job_run().map(job_run_record)),
         Err(e) => {
             let e = AwsError::from_sdk(SERVICE, "GetJobRun", region, e);
             if e.is_not_found() {
@@ -106,7 +106,20 @@ fn job(j: &Job) -> GlueJob {
     }
 }
 
-fn job_run(r: &JobRun) -> GlueJobRun {
+/// A job run with the workflow arguments Glue gave it.
+fn job_run_record(r: &JobRun) -> JobRunRecord {
+    let arg = |k: &str| r.arguments().and_then(|a| a.get(k)).cloned();
+    JobRunRecord {
+        run: job_run(r),
+        arguments: WorkflowArguments {
+            workflow_name: arg("--WORKFLOW_NAME"),
+            workflow_run_id: arg("--WORKFLOW_RUN_ID"),
+        },
+    }
+}
+
+/// An SDK job run as its record (also the job runs of a workflow run's graph).
+pub fn job_run(r: &JobRun) -> GlueJobRun {
     GlueJobRun {
         id: r.id().unwrap_or_default().to_string(),
         attempt: r.attempt(),

@@ -1,9 +1,9 @@
 //! Glue job runs → [`PipelineRun`].
 
-use super::records::{GlueJob, GlueJobRun};
+use super::records::{GlueJob, GlueJobRun, JobRunRecord, WorkflowArguments};
 use crate::convert::{console_host, error_type_from_message, urlencode};
 use crate::model::{
-    truncate_message, Attr, PipelineRun, RunError, RunPhase, RunResult, RunStatus,
+    truncate_message, Attr, PipelineRun, RunError, RunLink, RunPhase, RunResult, RunStatus,
     MAX_MESSAGE_BYTES,
 };
 use crate::records::Millis;
@@ -170,6 +170,33 @@ pub fn to_run(
         )),
         attributes,
         tasks: Vec::new(),
+    })
+}
+
+/// [`to_run`], linked to the workflow run that started the job run, if one did
+/// ([`started_by`]).
+pub fn to_run_record(
+    account: &str,
+    region: &str,
+    job: Option<&GlueJob>,
+    rec: &JobRunRecord,
+) -> Option<PipelineRun> {
+    let mut run = to_run(account, region, job, &rec.run)?;
+    run.links
+        .extend(started_by(account, region, &rec.arguments));
+    Some(run)
+}
+
+/// The link (`started_by`) to the root of the workflow run's trace that started a job run,
+/// from the `--WORKFLOW_NAME` and `--WORKFLOW_RUN_ID` arguments Glue gives such a run.
+pub fn started_by(account: &str, region: &str, args: &WorkflowArguments) -> Option<RunLink> {
+    let name = args.workflow_name.as_deref().filter(|s| !s.is_empty())?;
+    let run_id = args.workflow_run_id.as_deref().filter(|s| !s.is_empty())?;
+    Some(RunLink {
+        pipeline: crate::sources::glue_workflow::pipeline(account, region, name),
+        run_id: run_id.to_string(),
+        attempt: crate::sources::glue_workflow::ATTEMPT,
+        reason: "started_by",
     })
 }
 

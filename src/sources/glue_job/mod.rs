@@ -15,7 +15,7 @@ use crate::records::Millis;
 use crate::state::Checkpoint;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use records::{GlueJob, GlueJobRun};
+use records::{GlueJob, JobRunRecord};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -141,21 +141,21 @@ pub struct JobRuns<'a> {
 }
 
 impl RunSource for JobRuns<'_> {
-    type Record = GlueJobRun;
+    type Record = JobRunRecord;
 
-    async fn list(&self, since: Millis) -> Result<Vec<GlueJobRun>, AwsError> {
+    async fn list(&self, since: Millis) -> Result<Vec<JobRunRecord>, AwsError> {
         aws::list_job_runs(self.client, self.region, self.name, since).await
     }
-    async fn get(&self, run_id: &str) -> Result<Option<GlueJobRun>, AwsError> {
+    async fn get(&self, run_id: &str) -> Result<Option<JobRunRecord>, AwsError> {
         aws::get_job_run(self.client, self.region, self.name, run_id).await
     }
-    fn id<'r>(&self, rec: &'r GlueJobRun) -> &'r str {
-        &rec.id
+    fn id<'r>(&self, rec: &'r JobRunRecord) -> &'r str {
+        &rec.run.id
     }
-    fn to_run(&self, rec: &GlueJobRun) -> Option<PipelineRun> {
-        convert::to_run(self.account, self.region, self.job, rec)
+    fn to_run(&self, rec: &JobRunRecord) -> Option<PipelineRun> {
+        convert::to_run_record(self.account, self.region, self.job, rec)
     }
-    async fn details(&self, rec: &GlueJobRun) -> Result<Option<PipelineRun>, AwsError> {
+    async fn details(&self, rec: &JobRunRecord) -> Result<Option<PipelineRun>, AwsError> {
         Ok(self.to_run(rec))
     }
 }

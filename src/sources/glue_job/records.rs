@@ -44,3 +44,25 @@ pub struct GlueJobRun {
     pub dpu_seconds: Option<f64>,
     pub execution_class: Option<String>,
 }
+
+/// A job run as `GetJobRuns` / `GetJobRun` list it, with what the bridge reads from its
+/// `Arguments`: the workflow run that started it, if any.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct JobRunRecord {
+    #[serde(flatten)]
+    pub run: GlueJobRun,
+    #[serde(rename = "Arguments", default)]
+    pub arguments: WorkflowArguments,
+}
+
+/// The arguments Glue adds to a job run that a workflow started (`--WORKFLOW_NAME`,
+/// `--WORKFLOW_RUN_ID`, as a job script reads them with `getResolvedOptions`); every other
+/// argument is left out.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct WorkflowArguments {
+    #[serde(rename = "--WORKFLOW_NAME")]
+    pub workflow_name: Option<String>,
+    #[serde(rename = "--WORKFLOW_RUN_ID")]
+    pub workflow_run_id: Option<String>,
+}
