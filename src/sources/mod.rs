@@ -15,6 +15,7 @@
 //! read (new since the checkpoint, awaited ones re-read, details once, skip the exported) is
 //! the one [`scan::scan`] every source calls from its [`Source::scan`].
 
+pub mod emr_serverless;
 pub mod glue_job;
 pub mod scan;
 pub mod sfn;
@@ -29,7 +30,7 @@ use futures::future::BoxFuture;
 
 /// Every source the bridge has, in the order `check` lists them. **Adding a source is one
 /// line here** (plus its folder).
-pub static ALL: &[&SourceSpec] = &[&glue_job::SPEC, &sfn::SPEC];
+pub static ALL: &[&SourceSpec] = &[&glue_job::SPEC, &sfn::SPEC, &emr_serverless::SPEC];
 
 /// What a source is, independent of any account or region.
 #[derive(Debug)]
