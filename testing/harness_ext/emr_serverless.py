@@ -99,17 +99,81 @@ def _inject_job_run(body: dict[str, Any], request: Any) -> dict[str, Any]:
         raise InjectError(400, f"unsupported field(s): {', '.join(unknown)}")
     if "state" in fields and fields["state"] not in STATES:
         raise InjectError(400, f"unknown state {fields['state']!r}")
+    _shape(run, fields)
+    return {"ApplicationId": app, "JobRunId": run_id}
+
+
+def _shape(run: Any, fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         if value is not None and key in TIMESTAMPS:
             value = _time(value)
         setattr(run, FIELDS[key], value)
-    return {"ApplicationId": app, "JobRunId": run_id}
 
 
 ROUTES = {"/_inject/emr_serverless-job-run": ("POST", _inject_job_run)}
 
 
+# Demo job runs: (application, run name, state, seconds ago submitted, queued s, ran s,
+# vCPU-hours, stateDetails).
+DEMO_RUNS = [
+    ("nightly-sessionize", "sessionize-d-3", "SUCCESS", 3 * 3600, 42.5, 610.0, 2.7, ""),
+    ("nightly-sessionize", "sessionize-d-2", "FAILED", 2 * 3600, 38.0, 95.5, 0.21,
+     "Job failed, please check complete logs in configured logging destination. ExitCode: 1. "
+     "Last few exceptions: org.apache.spark.sql.AnalysisException: [PATH_NOT_FOUND] Path does "
+     "not exist: s3://demo-raw/events/dt=yesterday."),
+    ("nightly-sessionize", "sessionize-d-1", "SUCCESS", 3600, 51.25, 642.0, 2.85, ""),
+    ("adhoc-analytics", "cohort-report", "CANCELLED", 5400, 12.0, 1800.0, 8.0,
+     "Job run exceeded the execution timeout of 30 minutes and was cancelled."),
+    ("adhoc-analytics", "top-sellers", "SUCCESS", 1800, 5.0, 125.0, 0.35, ""),
+    ("adhoc-analytics", "long-backfill", "RUNNING", 600, 20.0, 0.0, 0.0, ""),
+]
+
+
 def seed(endpoint: str, scenario: str) -> Any:
+    """Two applications with a few job runs ("demo" only; "test" gets nothing)."""
     if scenario != "demo":
         return None
-    return None
+    import time
+
+    import boto3
+
+    es = boto3.client(
+        "emr-serverless", endpoint_url=endpoint, region_name=DEFAULT_REGION,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    backend = es_models.emrserverless_backends[DEFAULT_ACCOUNT_ID][DEFAULT_REGION]
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/emr-serverless-job-role"
+    apps: dict[str, str] = {}
+    runs = []
+    now = float(int(time.time()))
+    for app_name, run_name, state, ago, queued, ran, vcpu, details in DEMO_RUNS:
+        if app_name not in apps:
+            apps[app_name] = es.create_application(
+                name=app_name, releaseLabel="emr-7.1.0", type="SPARK"
+            )["applicationId"]
+            es.start_application(applicationId=apps[app_name])
+        run_id = es.start_job_run(
+            applicationId=apps[app_name], executionRoleArn=role, name=run_name,
+            jobDriver={"sparkSubmit": {"entryPoint": f"s3://demo-code/{run_name}.py"}},
+        )["jobRunId"]
+        created, started = now - ago, now - ago + queued
+        fields: dict[str, Any] = {
+            "state": state, "stateDetails": details, "mode": "BATCH", "attempt": 1,
+            "createdAt": created, "startedAt": started, "updatedAt": started + ran,
+        }
+        if state != "RUNNING":
+            fields.update({
+                "endedAt": started + ran,
+                "totalExecutionDurationSeconds": int(ran),
+                "totalResourceUtilization": {
+                    "vCPUHour": vcpu, "memoryGBHour": vcpu * 4, "storageGBHour": vcpu * 20,
+                },
+                "billedResourceUtilization": {
+                    "vCPUHour": max(vcpu, 0.067), "memoryGBHour": max(vcpu, 0.067) * 4,
+                    "storageGBHour": 0.0,
+                },
+            })
+        run = next(r for r in backend.job_runs[apps[app_name]] if r.id == run_id)
+        _shape(run, fields)
+        runs.append({"application": app_name, "jobRunId": run_id, "state": state})
+    return {"applications": apps, "runs": runs}
