@@ -15,6 +15,7 @@
 //! read (new since the checkpoint, awaited ones re-read, details once, skip the exported) is
 //! the one [`scan::scan`] every source calls from its [`Source::scan`].
 
+pub mod emr_serverless;
 pub mod glue_crawler;
 pub mod glue_job;
 pub mod glue_workflow;
@@ -36,6 +37,7 @@ pub static ALL: &[&SourceSpec] = &[
     &glue_workflow::SPEC,
     &glue_crawler::SPEC,
     &sfn::SPEC,
+    &emr_serverless::SPEC,
 ];
 
 /// What a source is, independent of any account or region.
