@@ -227,6 +227,10 @@ pub struct PipelineRun {
     pub queued_until: Option<Millis>,
     /// Other runs' traces this one is linked to (a workflow's job run, a parent execution).
     pub links: Vec<RunLink>,
+    /// The run whose trace this one belongs in: its root span is then a child of that run's
+    /// root, in that run's trace (a Data Quality evaluation inside the Glue job run that ran
+    /// it). `None`: a trace of its own.
+    pub parent: Option<RunLink>,
     /// What the run consumed or produced, as the source's own metrics.
     pub measures: Vec<Measure>,
     pub attributes: Vec<Attr>,

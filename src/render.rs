@@ -169,6 +169,7 @@ mod tests {
         let evil = "job\x1b[2J\x1b]0;pwned\x07\nFAKE LINE\u{202E}";
         let run = PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "us-east-1", evil),
@@ -210,6 +211,7 @@ mod tests {
     fn glue_run(name: &str, start: i64, end: Option<i64>) -> PipelineRun {
         PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "us-east-1", name),
@@ -234,6 +236,7 @@ mod tests {
     fn an_error_message_that_starts_with_its_type_names_the_type_once() {
         let run = PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             aws_state: "FAILED".into(),

@@ -325,13 +325,13 @@ impl Telemetry {
             l.push(KeyValue::new(sc::CICD_PIPELINE_RUN_STATE, phase.as_str()));
             self.run_duration.record(secs, &l);
         }
-        let key = crate::convert::spans::run_key(run);
+        let (trace_id, root_id) = crate::convert::spans::trace_and_root(run);
         if let Ok(mut ex) = self.exemplars.lock() {
             ex.offer(
                 kv_key(&duration_labels),
                 RunExemplar {
-                    trace_id: key.trace_id().to_bytes(),
-                    span_id: key.root_span_id().to_bytes(),
+                    trace_id: trace_id.to_bytes(),
+                    span_id: root_id.to_bytes(),
                     value: run.phase_durations().last().map_or(0.0, |(_, secs)| *secs),
                     time_unix_nano: u64::try_from(end.0.max(run.start.0))
                         .unwrap_or(0)
@@ -770,6 +770,7 @@ mod tests {
             queued_until: i
                 .is_multiple_of(3)
                 .then(|| Millis(1_000_000 + (secs * 333.0) as i64)),
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "eu-west-1", "job"),

@@ -157,6 +157,7 @@ impl RunSource for SimAws<'_> {
         let failed = rec.outcome != SimOutcome::Success;
         Some(PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: pipeline_otel_bridge::sources::glue_job::pipeline(

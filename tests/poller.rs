@@ -118,6 +118,7 @@ impl RunSource for Runs<'_> {
     fn to_run(&self, (id, r): &Self::Record) -> Option<PipelineRun> {
         Some(PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: self.p.clone(),

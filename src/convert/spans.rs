@@ -32,6 +32,17 @@ pub fn run_key(run: &PipelineRun) -> RunKey {
     )
 }
 
+/// The trace a run's spans go in and its root span: its own trace, or the trace of the run
+/// it belongs in ([`PipelineRun::parent`]).
+pub fn trace_and_root(run: &PipelineRun) -> (opentelemetry::trace::TraceId, SpanId) {
+    let key = run_key(run);
+    let trace_id = run.parent.as_ref().map_or(key.trace_id(), |l| {
+        let p = &l.pipeline;
+        RunKey::new(p.kind, &p.account, &p.region, &p.name, &l.run_id, l.attempt).trace_id()
+    });
+    (trace_id, key.root_span_id())
+}
+
 /// The most spans one run produces: its root and the first `MAX_SPANS_PER_RUN - 1` steps in
 /// tree order. The rest are counted in the root's `pipeline_bridge.spans.dropped`, so a run of
 /// 100,000 steps still arrives (about 3 MB at most, under the default request limit).
@@ -52,7 +63,15 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
         return Vec::new();
     };
     let key = run_key(run);
-    let trace_id = key.trace_id();
+    // A run that belongs in another run's trace (`PipelineRun::parent`) takes that trace's id
+    // and hangs below its root; its own span ids stay its own.
+    let parent_root = run.parent.as_ref().map(|l| {
+        let p = &l.pipeline;
+        RunKey::new(p.kind, &p.account, &p.region, &p.name, &l.run_id, l.attempt)
+    });
+    let trace_id = parent_root
+        .as_ref()
+        .map_or(key.trace_id(), |k| k.trace_id());
     let root_id = key.root_span_id();
     let scope = scope();
     let ctx = |span_id| {
@@ -102,9 +121,15 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
     span_links.links = links;
     let spans = vec![SpanData {
         span_context: ctx(root_id),
-        parent_span_id: SpanId::INVALID,
+        parent_span_id: parent_root
+            .as_ref()
+            .map_or(SpanId::INVALID, |k| k.root_span_id()),
         parent_span_is_remote: false,
-        span_kind: SpanKind::Server,
+        span_kind: if parent_root.is_some() {
+            SpanKind::Internal
+        } else {
+            SpanKind::Server
+        },
         name: Cow::Owned(format!("RUN {}", run.pipeline.name)),
         start_time: run.start.to_system_time(),
         end_time: end.max(run.start).to_system_time(),
@@ -117,6 +142,7 @@ pub fn to_spans_capped(run: &PipelineRun, max_spans: usize) -> Vec<SpanData> {
     }];
     let mut b = Builder {
         key: &key,
+        trace_id,
         scope: &scope,
         url: run.url.as_deref(),
         max: max_spans.max(1),
@@ -170,6 +196,7 @@ fn add_dropped(spans: &mut [SpanData], n: usize) {
 /// The task spans of one run, up to `max` spans in all.
 struct Builder<'a> {
     key: &'a RunKey,
+    trace_id: opentelemetry::trace::TraceId,
     scope: &'a InstrumentationScope,
     /// The run's console page: also each task's `cicd.pipeline.task.run.url.full` (required by
     /// the conventions; AWS has no page of its own per state, the execution's page shows them).
@@ -203,7 +230,7 @@ impl Builder<'_> {
         let status = error_status(task.result, task.error.as_ref());
         self.out.push(SpanData {
             span_context: SpanContext::new(
-                key.trace_id(),
+                self.trace_id,
                 span_id,
                 TraceFlags::SAMPLED,
                 false,
@@ -352,6 +379,7 @@ pub(crate) mod tests {
             .collect();
         PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::sfn::pipeline("1", "us-east-1", "big", "arn:sm:big"),
@@ -452,6 +480,41 @@ pub(crate) mod tests {
         // A queue that ends before the start (bad data) is no span.
         run.queued_until = Some(Millis(start.0 - 1));
         assert!(to_spans(&run).iter().all(|s| s.name != QUEUE_TASK));
+    }
+
+    #[test]
+    fn a_run_with_a_parent_sits_below_the_parents_root_in_its_trace() {
+        let mut run = huge_run(2);
+        let job = crate::sources::glue_job::pipeline("1", "us-east-1", "load");
+        run.parent = Some(crate::model::RunLink {
+            pipeline: job.clone(),
+            run_id: "jr_1".into(),
+            attempt: 0,
+            reason: "evaluated_in",
+        });
+        let spans = to_spans(&run);
+        let parent = RunKey::new(job.kind, "1", "us-east-1", "load", "jr_1", 0);
+        assert_eq!(spans[0].parent_span_id, parent.root_span_id());
+        assert_eq!(spans[0].span_kind, SpanKind::Internal);
+        assert_eq!(
+            spans[0].span_context.span_id(),
+            run_key(&run).root_span_id()
+        );
+        assert!(spans
+            .iter()
+            .all(|s| s.span_context.trace_id() == parent.trace_id()));
+        assert_eq!(
+            trace_and_root(&run),
+            (parent.trace_id(), run_key(&run).root_span_id())
+        );
+        // Without a parent: a trace of its own, a SERVER root.
+        run.parent = None;
+        let spans = to_spans(&run);
+        assert_eq!(spans[0].parent_span_id, SpanId::INVALID);
+        assert_eq!(spans[0].span_kind, SpanKind::Server);
+        assert!(spans
+            .iter()
+            .all(|s| s.span_context.trace_id() == run_key(&run).trace_id()));
     }
 
     #[test]

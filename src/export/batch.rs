@@ -225,6 +225,7 @@ mod tests {
             .collect();
         PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::sfn::pipeline(

@@ -239,6 +239,7 @@ mod tests {
     fn run(name: &str, id: &str, result: RunResult, end_s: i64) -> PipelineRun {
         PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("123456789012", "eu-west-1", name),

@@ -559,6 +559,7 @@ mod tests {
         use crate::model::{PipelineRun, RunResult, RunStatus};
         let run = |result| PipelineRun {
             queued_until: None,
+            parent: None,
             links: Vec::new(),
             measures: Vec::new(),
             pipeline: crate::sources::glue_job::pipeline("1", "r", "job"),

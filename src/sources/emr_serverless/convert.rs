@@ -189,6 +189,7 @@ pub fn to_run(
     }
 
     Some(PipelineRun {
+        parent: None,
         pipeline: super::pipeline(account, region, app_name, app_arn),
         run_id: run.job_run_id.clone(),
         // One trace per job run: its retries (a retry policy's attempts) are inside it, and

@@ -274,6 +274,7 @@ pub fn to_run(
         url: Some(crawler_url(region, crawler_name)),
         sla_secs: None,
         queued_until: None,
+        parent: None,
         links: Vec::new(),
         measures,
         attributes,

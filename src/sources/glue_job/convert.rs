@@ -148,6 +148,7 @@ pub fn to_run(
 
     Some(PipelineRun {
         queued_until: queued_until(start, end, run.execution_time),
+        parent: None,
         links: Vec::new(),
         measures: Vec::new(),
         pipeline: super::pipeline(account, region, job_name),

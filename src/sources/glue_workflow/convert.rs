@@ -172,6 +172,7 @@ pub fn to_run(
 
     Some(PipelineRun {
         queued_until: None,
+        parent: None,
         links: Vec::new(),
         measures: Vec::new(),
         pipeline: super::pipeline(account, region, name),

@@ -109,6 +109,7 @@ pub fn to_run(
     };
     Some(PipelineRun {
         queued_until: None,
+        parent: None,
         links: Vec::new(),
         measures: Vec::new(),
         pipeline: super::pipeline(account, region, state_machine, &exec.state_machine_arn),

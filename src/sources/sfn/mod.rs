@@ -186,7 +186,7 @@ impl RunSource for Executions<'_> {
             match crate::sources::glue_job::aws::get_job_run(self.glue, self.region, &job, &id)
                 .await
             {
-                Ok(Some(r)) => records.push(r),
+                Ok(Some(r)) => records.push(r.run),
                 Ok(None) => {}
                 // The execution is exported without it rather than held back.
                 Err(e) => tracing::debug!(
