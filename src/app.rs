@@ -86,6 +86,14 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<u8> {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let dir = std::path::absolute(&opts.state_dir).unwrap_or_else(|_| opts.state_dir.clone());
+    crate::export::set_service_instance(crate::export::instance_id(&host, &dir.to_string_lossy()));
     let telemetry = Telemetry::new(crate::export::base_resource());
     let counts = Arc::new(ApiCounts::default());
     let t2 = telemetry.clone();

@@ -20,6 +20,7 @@ pub const ERROR_TYPE: &str = "error.type";
 
 // --- cloud / resource --------------------------------------------------------------------
 pub const SERVICE_NAME: &str = "service.name";
+pub const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 pub const CLOUD_PROVIDER: &str = "cloud.provider";
 pub const CLOUD_PLATFORM: &str = "cloud.platform";
 pub const CLOUD_ACCOUNT_ID: &str = "cloud.account.id";

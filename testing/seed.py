@@ -433,6 +433,22 @@ STATE_MACHINES = {
 }
 
 
+# Demo only: a state machine whose Task starts a Glue job run (moto's executor starts a real
+# moto run of orders-etl), so the demo shows a Glue job run inside an execution's trace.
+ORDERS_KICKOFF = {
+    "Comment": "Starts the orders ETL Glue job and returns",
+    "StartAt": "StartOrdersEtl",
+    "States": {
+        "StartOrdersEtl": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::glue:startJobRun",
+            "Parameters": {"JobName": "orders-etl", "Arguments": {"--source": "kickoff"}},
+            "End": True,
+        }
+    },
+}
+
+
 @dataclass(frozen=True)
 class ExecutionSpec:
     state_machine: str
@@ -549,6 +565,21 @@ def seed(
         id_prefix="test" if scenario == "test" else None,
     )
     summary["stepFunctions"] = seed_sfn(sfn, sfn_scenario(scenario, anchor))
+    if scenario == "demo":
+        arn = sfn.create_state_machine(
+            name="orders-kickoff", definition=json.dumps(ORDERS_KICKOFF), roleArn=SFN_ROLE
+        )["stateMachineArn"]
+        name = f"orders-kickoff-{anchor}"
+        execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+        summary["stepFunctions"]["stateMachines"]["orders-kickoff"] = arn
+        summary["stepFunctions"]["executions"].append(
+            {
+                "stateMachine": "orders-kickoff",
+                "executionArn": execution["executionArn"],
+                "name": name,
+                "expectedStatus": "SUCCEEDED",
+            }
+        )
     if wait:
         wait_for_executions(sfn, summary["stepFunctions"]["executions"])
     return summary

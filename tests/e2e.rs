@@ -78,6 +78,17 @@ fn assert_test_scenario(moto: &Moto, r: &Received) {
         Some("aws_glue")
     );
     assert_eq!(
+        ok.resource.get("cicd.pipeline.name").map(String::as_str),
+        Some("test-etl")
+    );
+    // A stable instance id (host and state directory), UUID-shaped.
+    assert_eq!(
+        ok.resource.get("service.instance.id").map(String::len),
+        Some(36),
+        "{:?}",
+        ok.resource
+    );
+    assert_eq!(
         ok.attr("cloud.resource_id"),
         Some("arn:aws:glue:us-east-1:123456789012:job/test-etl")
     );

@@ -316,22 +316,61 @@ macro_rules! configure {
     }};
 }
 
+/// This process's `service.instance.id`, set once by `run` ([`set_service_instance`]).
+static SERVICE_INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets `service.instance.id` for every resource built afterwards (unless
+/// `OTEL_RESOURCE_ATTRIBUTES` names one): an id derived from the host name and the state
+/// directory ([`instance_id`]), so two bridges never write the same series while a restarted
+/// one continues its own.
+pub fn set_service_instance(id: String) {
+    let _ = SERVICE_INSTANCE.set(id);
+}
+
+/// A stable instance id (UUID form, version 8: name-based on SHA-256) for a host and a state
+/// directory.
+pub fn instance_id(host: &str, state_dir: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("pipeline-otel-bridge|{host}|{state_dir}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80; // version 8
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
+    let x: String = b.iter().map(|v| format!("{v:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
 /// The base resource: `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`, else
-/// [`DEFAULT_SERVICE_NAME`], plus `cloud.provider=aws`.
+/// [`DEFAULT_SERVICE_NAME`], plus `cloud.provider=aws` and `service.instance.id`.
 pub fn base_resource() -> Resource {
     let env_names_service = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.is_empty())
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
             v.split(',')
                 .any(|kv| kv.trim_start().starts_with("service.name="))
         });
+    let env_names_instance = std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
+        v.split(',')
+            .any(|kv| kv.trim_start().starts_with("service.instance.id="))
+    });
     let mut b = Resource::builder().with_attribute(KeyValue::new(sc::CLOUD_PROVIDER, "aws"));
     if !env_names_service {
         b = b.with_service_name(DEFAULT_SERVICE_NAME);
     }
+    if let (false, Some(id)) = (env_names_instance, SERVICE_INSTANCE.get()) {
+        b = b.with_attribute(KeyValue::new(sc::SERVICE_INSTANCE_ID, id.clone()));
+    }
     b.build()
 }
 
-/// The resource of a pipeline's spans: the base plus account, region and platform.
+/// The resource of a pipeline's spans: the base plus account, region, platform and the
+/// pipeline's name.
 pub fn pipeline_resource(base: &Resource, p: &PipelineRef) -> Resource {
     Resource::builder_empty()
         .with_attributes(
@@ -342,6 +381,7 @@ pub fn pipeline_resource(base: &Resource, p: &PipelineRef) -> Resource {
             KeyValue::new(sc::CLOUD_ACCOUNT_ID, p.account.clone()),
             KeyValue::new(sc::CLOUD_REGION, p.region.clone()),
             KeyValue::new(sc::CLOUD_PLATFORM, p.kind.cloud_platform()),
+            KeyValue::new(sc::CICD_PIPELINE_NAME, p.name.clone()),
         ])
         .build()
 }
@@ -434,6 +474,25 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_ids_are_stable_per_host_and_state_dir_and_differ_otherwise() {
+        let a = instance_id("host-a", "/var/lib/bridge");
+        assert_eq!(a, instance_id("host-a", "/var/lib/bridge"));
+        assert_ne!(a, instance_id("host-b", "/var/lib/bridge"));
+        assert_ne!(a, instance_id("host-a", "/var/lib/bridge-2"));
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('8'), "version 8: {a}");
+        assert!(
+            matches!(&parts[3][..1], "8" | "9" | "a" | "b"),
+            "variant: {a}"
+        );
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+    }
     use crate::config::{Config, Secret};
     use opentelemetry::trace::{
         SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
