@@ -94,6 +94,15 @@ pub fn render_run(run: &PipelineRun) -> String {
         String::new()
     };
     let _ = writeln!(out, "  run id: {}{attempt}", escape(&run.run_id));
+    if let (Some(q), RunStatus::Ended(_)) =
+        (run.queued_until.filter(|q| *q > run.start), run.status)
+    {
+        let _ = writeln!(
+            out,
+            "  queued: {} before it ran",
+            human_duration(run.start.secs_until(q))
+        );
+    }
     if let Some(e) = &run.error {
         // The type once: AWS messages often start with it already.
         let _ = writeln!(out, "  error: {}", error_text(e, 160));

@@ -128,7 +128,12 @@ impl Intercept for CallCounter {
             None => Outcome::Error,
         };
         for o in &self.observers {
-            o.record(&service.to_ascii_lowercase(), &operation, outcome);
+            // `EMR Serverless` → `emrserverless`: one word, like `glue`, `sfn`, `sts`.
+            o.record(
+                &service.to_ascii_lowercase().replace(' ', ""),
+                &operation,
+                outcome,
+            );
         }
         Ok(())
     }
