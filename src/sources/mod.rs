@@ -17,6 +17,7 @@
 
 pub mod emr_serverless;
 pub mod glue_crawler;
+pub mod glue_data_quality;
 pub mod glue_job;
 pub mod glue_workflow;
 pub mod scan;
@@ -38,6 +39,7 @@ pub static ALL: &[&SourceSpec] = &[
     &glue_crawler::SPEC,
     &sfn::SPEC,
     &emr_serverless::SPEC,
+    &glue_data_quality::SPEC,
 ];
 
 /// What a source is, independent of any account or region.
