@@ -16,6 +16,7 @@
 //! the one [`scan::scan`] every source calls from its [`Source::scan`].
 
 pub mod emr_serverless;
+pub mod emr_steps;
 pub mod glue_crawler;
 pub mod glue_job;
 pub mod glue_workflow;
@@ -38,6 +39,7 @@ pub static ALL: &[&SourceSpec] = &[
     &glue_crawler::SPEC,
     &sfn::SPEC,
     &emr_serverless::SPEC,
+    &emr_steps::SPEC,
 ];
 
 /// What a source is, independent of any account or region.
