@@ -149,6 +149,77 @@ def reset() -> None:
     return None
 
 
+# Demo clusters: (cluster name, [(step name, state, seconds ago submitted, queued s, ran s,
+# failure message)]); a cluster whose steps all ended is terminated.
+DEMO = [
+    ("nightly-sessionize", [
+        ("sessionize", "COMPLETED", 20 * 3600, 35.0, 610.0, ""),
+        ("aggregate", "COMPLETED", 20 * 3600 - 1, 640.0, 120.0, ""),
+    ]),
+    ("nightly-sessionize", [
+        ("sessionize", "COMPLETED", 2 * 3600, 41.5, 642.0, ""),
+        ("aggregate", "FAILED", 2 * 3600 - 1, 680.0, 75.5,
+         "Exception in thread \"main\" org.apache.spark.SparkException: Application "
+         "application_1717286390250_0002 finished with failed status"),
+        ("publish", "CANCELLED", 2 * 3600 - 2, 0.0, 754.5, ""),
+    ]),
+    ("adhoc-analytics", [
+        ("top-sellers", "COMPLETED", 5400, 3.0, 125.0, ""),
+        ("cohort-report", "INTERRUPTED", 3600, 5.0, 900.0, ""),
+        ("long-backfill", "RUNNING", 600, 12.0, 0.0, ""),
+        ("after-backfill", "PENDING", 300, 0.0, 0.0, ""),
+    ]),
+]
+
+
 def seed(endpoint: str, scenario: str) -> Any:
-    """Nothing yet (the "test" scenario must stay empty)."""
-    return None
+    """Two cluster names with a few steps ("demo" only; "test" gets nothing)."""
+    if scenario != "demo":
+        return None
+    import time
+
+    import boto3
+
+    emr = boto3.client(
+        "emr", endpoint_url=endpoint, region_name=DEFAULT_REGION,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    backend = emr_models.emr_backends[DEFAULT_ACCOUNT_ID][DEFAULT_REGION]
+    now = float(int(time.time()))
+    out = []
+    for name, steps in DEMO:
+        cluster_id = emr.run_job_flow(
+            Name=name, ReleaseLabel="emr-7.1.0",
+            Instances={"MasterInstanceType": "m5.xlarge", "SlaveInstanceType": "m5.xlarge",
+                       "InstanceCount": 3, "KeepJobFlowAliveWhenNoSteps": True},
+            JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
+        )["JobFlowId"]
+        step_ids = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[
+            {"Name": step, "ActionOnFailure": "CONTINUE",
+             "HadoopJarStep": {"Jar": "command-runner.jar",
+                               "Args": ["spark-submit", f"s3://demo-code/{step}.py"]}}
+            for step, *_ in steps
+        ])["StepIds"]
+        cluster = backend.clusters[cluster_id]
+        oldest = max(ago for _, _, ago, *_ in steps)
+        cluster.creation_datetime = _time(now - oldest - 300)
+        for step_id, (step, state, ago, queued, ran, failure) in zip(step_ids, steps):
+            fields: dict[str, Any] = {"State": state, "CreationDateTime": now - ago}
+            if state not in ("PENDING", "CANCELLED"):
+                fields["StartDateTime"] = now - ago + queued
+            if state not in ("PENDING", "RUNNING"):
+                fields["EndDateTime"] = now - ago + queued + ran
+            if state == "CANCELLED":
+                fields["StateChangeReason"] = {"Message": "Cancelled: a previous step failed"}
+            if state == "INTERRUPTED":
+                fields["StateChangeReason"] = {"Message": "Cluster terminated"}
+            if failure:
+                fields["FailureDetails"] = {
+                    "Reason": "Unknown Error.", "Message": failure,
+                    "LogFile": f"s3://demo-logs/elasticmapreduce/{cluster_id}/steps/{step_id}/stderr.gz",
+                }
+            shape_step(next(s for s in cluster.steps if s.id == step_id), fields)
+        if all(state not in ("PENDING", "RUNNING") for _, state, *_ in steps):
+            emr.terminate_job_flows(JobFlowIds=[cluster_id])
+        out.append({"cluster": name, "id": cluster_id, "steps": step_ids})
+    return {"clusters": out}
