@@ -16,6 +16,7 @@
 //! the one [`scan::scan`] every source calls from its [`Source::scan`].
 
 pub mod emr_serverless;
+pub mod emr_steps;
 pub mod glue_crawler;
 pub mod glue_data_quality;
 pub mod glue_job;
@@ -40,6 +41,7 @@ pub static ALL: &[&SourceSpec] = &[
     &sfn::SPEC,
     &emr_serverless::SPEC,
     &glue_data_quality::SPEC,
+    &emr_steps::SPEC,
 ];
 
 /// What a source is, independent of any account or region.
