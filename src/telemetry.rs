@@ -278,6 +278,20 @@ impl Telemetry {
                 .build();
         }
 
+        let bridge_errors = counter(&m, sc::BRIDGE_ERRORS);
+        for (component, error_type) in [
+            (sc::component::EXPORTER, "export_failed"),
+            (sc::component::STATE, "commit_failed"),
+        ] {
+            // At 0 from the start, like the export failures: a first fault is an increase.
+            bridge_errors.add(
+                0,
+                &[
+                    KeyValue::new(sc::BRIDGE_COMPONENT, component),
+                    KeyValue::new(sc::ERROR_TYPE, error_type),
+                ],
+            );
+        }
         let export_failures = counter(&m, sc::EXPORT_FAILURES);
         for signal in ["traces", "metrics"] {
             // Start at 0 so that dashboards show the series and a first failure is an increase.
@@ -289,7 +303,7 @@ impl Telemetry {
             runs: counter(&m, sc::PIPELINE_RUNS),
             sla_breaches: counter(&m, sc::PIPELINE_SLA_BREACHES),
             system_errors: counter(&m, sc::SYSTEM_ERRORS),
-            bridge_errors: counter(&m, sc::BRIDGE_ERRORS),
+            bridge_errors,
             task_duration: hist(&m, sc::TASK_DURATION, sc::DURATION_BUCKETS),
             dpu_usage: m
                 .f64_counter(sc::GLUE_DPU_USAGE.name)
