@@ -79,6 +79,41 @@ pub fn open_store(dir: &Path, recover: bool) -> anyhow::Result<OpenedStore> {
     Ok(opened)
 }
 
+/// This bridge's `service.instance.id`: kept in `instance-id` in the state directory, so it
+/// survives restarts and re-created containers (the state is a volume) and differs between two
+/// bridges (each has its own state). Made on first start from the host, the directory, the
+/// clock and the process id; if the file cannot be written, derived from the host and the
+/// directory alone.
+pub fn instance_id(state_dir: &Path) -> String {
+    let file = state_dir.join("instance-id");
+    let valid = |s: &str| s.len() == 36 && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit());
+    if let Ok(s) = std::fs::read_to_string(&file) {
+        if valid(s.trim()) {
+            return s.trim().to_string();
+        }
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    let dir = dir.to_string_lossy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let fresh = crate::export::instance_id(&host, &format!("{dir}|{nanos}|{}", std::process::id()));
+    let tmp = state_dir.join("instance-id.tmp");
+    match std::fs::write(&tmp, format!("{fresh}\n")).and_then(|()| std::fs::rename(&tmp, &file)) {
+        Ok(()) => fresh,
+        Err(e) => {
+            tracing::warn!(error = %e, file = %file.display(), "cannot keep the instance id; deriving it from the host and the state directory");
+            crate::export::instance_id(&host, &dir)
+        }
+    }
+}
+
 /// `run`: the daemon. Returns the exit status of the last cycle ([`poller::CycleReport::exit_code`]);
 /// 0 when stopped by a signal before any cycle.
 pub async fn run(
@@ -86,14 +121,10 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<u8> {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let dir = std::path::absolute(&opts.state_dir).unwrap_or_else(|_| opts.state_dir.clone());
-    crate::export::set_service_instance(crate::export::instance_id(&host, &dir.to_string_lossy()));
+    // The store first: a damaged one fails fast, before any AWS call. Then the instance id
+    // kept beside it, on every resource built afterwards.
+    let opened = open_store(&opts.state_dir, opts.recover_state)?;
+    crate::export::set_service_instance(instance_id(&opts.state_dir));
     let telemetry = Telemetry::new(crate::export::base_resource());
     let counts = Arc::new(ApiCounts::default());
     let t2 = telemetry.clone();
@@ -101,8 +132,6 @@ pub async fn run(
     let observers = move |region: &str| -> Vec<Arc<dyn ApiObserver>> {
         vec![c2.clone(), t2.api_observer(region)]
     };
-    // The store first: a damaged one fails fast, before any AWS call.
-    let opened = open_store(&opts.state_dir, opts.recover_state)?;
     let regions = poller::connect(&cfg, &observers).await?;
     poller::require_accounts(&regions)?;
     let mut poller = Poller::new(
@@ -256,4 +285,29 @@ pub fn trace_id(
         k.root_span_id(),
         k.as_str()
     )
+}
+
+#[cfg(test)]
+mod instance_tests {
+    #[test]
+    fn the_instance_id_is_kept_with_the_state_and_differs_between_states() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let id = super::instance_id(a.path());
+        assert_eq!(id.len(), 36);
+        assert_eq!(super::instance_id(a.path()), id, "kept across restarts");
+        assert_ne!(
+            super::instance_id(b.path()),
+            id,
+            "another bridge, another id"
+        );
+        // A damaged file is replaced, not trusted.
+        std::fs::write(a.path().join("instance-id"), "garbage").unwrap();
+        let new = super::instance_id(a.path());
+        assert_ne!(new, "garbage");
+        assert_eq!(new.len(), 36);
+        // Nowhere to keep it: derived from the host and the directory, the same each time.
+        let missing = a.path().join("no/such/dir");
+        assert_eq!(super::instance_id(&missing), super::instance_id(&missing));
+    }
 }

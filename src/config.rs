@@ -791,19 +791,26 @@ mod locate {
         )
     }
 
-    /// `"…"` for every double-quoted part of `msg`; an unpaired quote stays.
+    /// `"…"` for every double-quoted part of `msg` (a `\"` inside stays inside: serde escapes
+    /// a value's own quotes); from an unpaired quote on, everything is cut.
     pub(super) fn redact_quoted(msg: &str) -> String {
-        let parts: Vec<&str> = msg.split('"').collect();
         let mut out = String::with_capacity(msg.len());
-        for (i, part) in parts.iter().enumerate() {
-            if i % 2 == 0 {
-                out.push_str(part);
-            } else if i + 1 < parts.len() {
-                out.push_str("\"…\"");
-            } else {
-                out.push('"');
-                out.push_str(part);
+        let mut chars = msg.chars();
+        while let Some(c) = chars.next() {
+            if c != '"' {
+                out.push(c);
+                continue;
             }
+            // Inside a quoted value: skip to its closing quote, past escaped ones.
+            let mut escaped = false;
+            for q in chars.by_ref() {
+                match (escaped, q) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => break,
+                    _ => escaped = false,
+                }
+            }
+            out.push_str("\"…\"");
         }
         out
     }
@@ -906,6 +913,20 @@ mod tests {
             .filter()
             .unwrap()
             .matches("anything"));
+    }
+
+    #[test]
+    fn a_quoted_value_with_its_own_quotes_is_cut_whole_from_messages() {
+        for text in [
+            "[glue]\nenabled = \"Bearer ab\\\"cdSECRET\"\n",
+            "[otlp.headers]\nauthorization = [\"Bearer ab\\\"cdSECRET\"]\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                !err.contains("SECRET") && !err.contains("Bearer"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

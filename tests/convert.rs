@@ -439,3 +439,50 @@ fn tasks_link_to_the_runs_they_started() {
     );
     assert!(sfn::started_glue_runs(&run).is_empty());
 }
+
+/// A redrive between the listing (attempt 0 ended) and the history read: the history runs
+/// ahead, yet attempt 0 holds only what ran before the redrive, and attempt 1 only what ran
+/// after it, starting at the redrive and linked to attempt 0.
+#[test]
+fn each_redrive_attempt_holds_only_its_own_states() {
+    let p = format!(
+        "{}/tests/fixtures/sfn/redriven.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let f: SfnFixture = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let names = |run: &PipelineRun| -> Vec<String> {
+        run.tasks
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.result.as_str()))
+            .collect()
+    };
+    let mut first = f.execution.clone();
+    first.redrive_count = Some(0);
+    first.status = "FAILED".into();
+    first.stop_date = Some(pipeline_otel_bridge::records::Millis(1_717_228_901_251));
+    let a0 = sfn::to_run(ACCOUNT, REGION, "orders-etl-pipeline", &first, &f.events).unwrap();
+    assert_eq!(a0.attempt, 0);
+    assert_eq!(names(&a0), ["Prepare success", "RunOrdersEtl failure"]);
+    assert!(a0.previous_run_id.is_none());
+    let a1 = sfn::to_run(
+        ACCOUNT,
+        REGION,
+        "orders-etl-pipeline",
+        &f.execution,
+        &f.events,
+    )
+    .unwrap();
+    assert_eq!(a1.attempt, 1);
+    assert_eq!(names(&a1), ["RunOrdersEtl success", "Done success"]);
+    assert_eq!(a1.start.0, 1_717_236_105_118, "starts at the redrive");
+    assert_eq!(
+        a1.previous_run_id.as_deref(),
+        Some(f.execution.execution_arn.as_str())
+    );
+    let spans = spans::to_spans(&a1);
+    assert_eq!(spans[0].links.links.len(), 1, "linked to attempt 0");
+    assert_ne!(
+        spans[0].span_context.trace_id(),
+        spans::to_spans(&a0)[0].span_context.trace_id()
+    );
+}

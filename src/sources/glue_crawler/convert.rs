@@ -105,7 +105,7 @@ fn count(detail: &Value) -> Option<u64> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("Count"))
         .map(|(_, v)| v)?;
-    match n {
+    let n = match n {
         Value::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
                 .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
@@ -113,8 +113,16 @@ fn count(detail: &Value) -> Option<u64> {
         }),
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
-    }
+    };
+    // Bad data must not stick in a cumulative counter: no crawl changes a billion objects.
+    n.filter(|n| *n <= MAX_CHANGES)
 }
+
+/// Most tables or partitions one crawl is taken to add, update or delete; a larger count is
+/// bad data and left out (it would stay in a cumulative counter forever).
+pub const MAX_CHANGES: u64 = 1_000_000_000;
+/// Most DPU-hours one crawl is taken to use (a crawl is stopped after 24 hours of its DPUs).
+pub const MAX_DPU_HOURS: f64 = 100_000.0;
 
 /// The CloudWatch console's page of a crawl's log lines: the crawler's stream in its group,
 /// filtered on the crawl's message prefix (all crawls of a crawler share one stream), from the
@@ -192,7 +200,9 @@ pub fn to_run(
         }
         _ => None,
     };
-    let dpu_hours = crawl.dpu_hour.filter(|d| d.is_finite() && *d >= 0.0);
+    let dpu_hours = crawl
+        .dpu_hour
+        .filter(|d| d.is_finite() && (0.0..=MAX_DPU_HOURS).contains(d));
     let changes = CatalogChanges::parse(crawl.summary.as_deref());
 
     let mut attributes = vec![Attr::str(ATTR_CRAWL_STATE, crawl.state.clone())];

@@ -47,24 +47,28 @@ pub fn to_run(
     exec: &SfnExecution,
     history: &[HistoryEvent],
 ) -> Option<PipelineRun> {
-    // A redriven execution's attempt starts at its last redrive: its trace holds what ran
-    // since (the earlier attempts were exported as their own traces when they ended).
+    // Attempt n (the redrive count) holds the events after the n-th `ExecutionRedriven` and
+    // before the next one: each attempt's trace has what ran in it, even when a redrive
+    // happened between the listing and the history read (the history then runs ahead). The
+    // earlier attempts were exported as their own traces when they ended.
     let redrives = exec.redrive_count.unwrap_or(0).max(0);
-    let redriven = (redrives > 0)
-        .then(|| {
-            history
-                .iter()
-                .filter(|e| e.kind == "ExecutionRedriven")
-                .max_by_key(|e| e.id)
-        })
-        .flatten();
-    let history: Vec<HistoryEvent> = match redriven {
-        Some(r) => history.iter().filter(|e| e.id > r.id).cloned().collect(),
-        None => history.to_vec(),
-    };
+    let mut redrive_ids: Vec<(i64, Millis)> = history
+        .iter()
+        .filter(|e| e.kind == "ExecutionRedriven")
+        .map(|e| (e.id, e.timestamp))
+        .collect();
+    redrive_ids.sort();
+    let n = usize::try_from(redrives).unwrap_or(usize::MAX);
+    let after = n.checked_sub(1).and_then(|i| redrive_ids.get(i).copied());
+    let before = redrive_ids.get(n).map(|(id, _)| *id);
+    let history: Vec<HistoryEvent> = history
+        .iter()
+        .filter(|e| after.is_none_or(|(a, _)| e.id > a) && before.is_none_or(|b| e.id < b))
+        .cloned()
+        .collect();
     let history = history.as_slice();
-    let start = redriven
-        .map(|r| r.timestamp)
+    let start = after
+        .map(|(_, t)| t)
         .or(exec.start_date)
         .or_else(|| history.first().map(|e| e.timestamp))?;
     let status = status(&exec.status);
@@ -653,16 +657,21 @@ impl Builder<'_> {
         self.add_started_runs();
         // Single attempts add nothing: fold their details, links and children (a Glue job
         // run) into the Task span.
+        // Folded attempt → its Task, for re-parenting what hangs below the attempt (one pass).
+        let folded: HashMap<usize, usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].attempts.len() == 1)
+            .map(|i| (self.nodes[i].attempts[0], i))
+            .collect();
+        for n in &mut self.nodes {
+            if let Some(task) = n.parent.and_then(|p| folded.get(&p)) {
+                n.parent = Some(*task);
+            }
+        }
         for i in 0..self.nodes.len() {
             if self.nodes[i].attempts.len() == 1 {
                 let a = self.nodes[i].attempts[0];
                 let links = std::mem::take(&mut self.nodes[a].task.links);
                 self.nodes[i].task.links.extend(links);
-                for n in &mut self.nodes {
-                    if n.parent == Some(a) {
-                        n.parent = Some(i);
-                    }
-                }
                 let extra: Vec<Attr> = self.nodes[a]
                     .task
                     .attributes

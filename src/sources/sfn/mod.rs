@@ -189,7 +189,7 @@ impl RunSource for Executions<'_> {
                 Ok(Some(r)) => records.push(r.run),
                 Ok(None) => {}
                 // The execution is exported without it rather than held back.
-                Err(e) => tracing::debug!(
+                Err(e) => tracing::warn!(
                     error = %crate::sanitize::Escaped(&e),
                     "cannot read a Glue job run a task started"
                 ),
