@@ -36,6 +36,9 @@ pub const AWS_SFN_TASK_RESOURCE: &str = "aws.step_functions.task.resource";
 pub const AWS_SFN_TASK_RESOURCE_TYPE: &str = "aws.step_functions.task.resource_type";
 pub const AWS_SFN_MAP_ITERATION_INDEX: &str = "aws.step_functions.map.iteration.index";
 pub const AWS_SFN_TASK_ATTEMPT: &str = "aws.step_functions.task.attempt";
+pub const AWS_SFN_MAP_RUN_ARN: &str = "aws.step_functions.map_run.arn";
+/// On a Distributed Map span: 1 when its Map Run had more child executions than were read.
+pub const AWS_SFN_MAP_RUN_TRUNCATED: &str = "aws.step_functions.map_run.truncated";
 pub const AWS_GLUE_JOB_RUN_STATE: &str = "aws.glue.job_run.state";
 pub const AWS_GLUE_ATTEMPT: &str = "aws.glue.job_run.attempt";
 pub const AWS_GLUE_PREVIOUS_RUN_ID: &str = "aws.glue.job_run.previous_run_id";

@@ -486,3 +486,72 @@ fn each_redrive_attempt_holds_only_its_own_states() {
         spans::to_spans(&a0)[0].span_context.trace_id()
     );
 }
+
+/// A Distributed Map: the Map span names its Map Run; the Map Run's child executions, read
+/// by Map Run, become its child spans with their own names, ids, times and results (one still
+/// running when the parent ended is cancelled), and a Map Run with more than were read says so.
+#[test]
+fn a_distributed_maps_child_executions_are_its_children() {
+    use pipeline_otel_bridge::records::Millis;
+    let p = format!(
+        "{}/tests/fixtures/sfn/distributed-map.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let f: SfnFixture = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let mut run = sfn::to_run(ACCOUNT, REGION, "file-fanout", &f.execution, &f.events).unwrap();
+    let map_run = "arn:aws:states:us-east-1:123456789012:mapRun:file-fanout/ProcessFiles:6b2f1c1e-8a4d-4e0b-9c5a-2f3e4d5c6b7a";
+    assert_eq!(sfn::map_runs(&run), [map_run]);
+    let child = |name: &str, status: &str, start: i64, stop: Option<i64>| SfnExecution {
+        execution_arn: format!("{map_run}:{name}"),
+        state_machine_arn:
+            "arn:aws:states:us-east-1:123456789012:stateMachine:file-fanout/ProcessFiles".into(),
+        name: name.into(),
+        status: status.into(),
+        start_date: Some(Millis(start)),
+        stop_date: stop.map(Millis),
+        ..SfnExecution::default()
+    };
+    let t0 = 1_717_225_200_000;
+    let execs = [
+        child("file-1", "SUCCEEDED", t0 + 400, Some(t0 + 30_000)),
+        child("file-2", "FAILED", t0 + 500, Some(t0 + 60_000)),
+        child("file-3", "RUNNING", t0 + 600, None),
+    ];
+    sfn::attach_map_run(&mut run, map_run, &execs, true);
+    let map = &run.tasks[0];
+    assert_eq!(map.kind, "Map");
+    let got: Vec<_> = map
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.kind.as_str(),
+                c.result.as_str(),
+                c.run_id.ends_with(&c.name),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("file-1", "MapRunExecution", "success", true),
+            ("file-2", "MapRunExecution", "failure", true),
+            ("file-3", "MapRunExecution", "cancellation", true),
+        ]
+    );
+    assert_eq!(
+        map.children[2].end, map.end,
+        "still running: ends with the Map"
+    );
+    assert!(map
+        .attributes
+        .iter()
+        .any(|a| a.key == "aws.step_functions.map_run.truncated"));
+    let spans = spans::to_spans(&run);
+    check_invariants(&run, &spans);
+    assert_eq!(spans.len(), 2 + 3);
+    // Attached once only.
+    sfn::attach_map_run(&mut run, map_run, &execs, false);
+    assert_eq!(run.tasks[0].children.len(), 3);
+}

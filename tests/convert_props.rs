@@ -141,6 +141,7 @@ fn history() -> impl Strategy<Value = Vec<HistoryEvent>> {
                     error: error.clone(),
                     cause: error,
                     started: None,
+                    map_run_arn: None,
                 })
                 .collect()
         })

@@ -140,6 +140,48 @@ pub async fn get_execution_history(
     }
 }
 
+/// The child workflow executions of a Distributed Map's Map Run (`ListExecutions` with
+/// `mapRunArn`, 1000 per page), at most `max`; also says whether more were left out.
+pub async fn list_map_run_executions(
+    client: &Client,
+    region: &str,
+    map_run_arn: &str,
+    max: usize,
+) -> Result<(Vec<SfnExecution>, bool), AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_executions()
+            .map_run_arn(map_run_arn)
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "ListExecutions", region, e))?;
+        out.extend(page.executions().iter().map(|e| SfnExecution {
+            execution_arn: e.execution_arn().to_string(),
+            state_machine_arn: e.state_machine_arn().to_string(),
+            name: e.name().to_string(),
+            status: e.status().as_str().to_string(),
+            start_date: Some(millis(e.start_date())),
+            stop_date: e.stop_date().map(millis),
+            error: None,
+            cause: None,
+            redrive_count: e.redrive_count(),
+        }));
+        token = next_token(page.next_token());
+        if out.len() >= max {
+            let more = out.len() > max || token.is_some();
+            out.truncate(max);
+            return Ok((out, more));
+        }
+        if token.is_none() {
+            return Ok((out, false));
+        }
+    }
+}
+
 /// Cheapest call that proves read access (`ListStateMachines`, one result).
 pub async fn probe(client: &Client, region: &str) -> Result<(), AwsError> {
     client
@@ -258,6 +300,11 @@ fn details(e: &SdkEvent) -> EventDetails {
         failed(d.error(), d.cause())
     } else if let Some(d) = e.evaluation_failed_event_details() {
         failed(d.error(), d.cause())
+    } else if let Some(d) = e.map_run_started_event_details() {
+        EventDetails {
+            map_run_arn: o(d.map_run_arn()),
+            ..EventDetails::default()
+        }
     } else {
         EventDetails::default()
     }
@@ -271,8 +318,8 @@ mod tests {
         ActivityScheduledEventDetails, EvaluationFailedEventDetails, ExecutionFailedEventDetails,
         HistoryEventType as T, LambdaFunctionFailedEventDetails,
         LambdaFunctionScheduledEventDetails, MapIterationEventDetails, MapRunFailedEventDetails,
-        StateEnteredEventDetails, TaskFailedEventDetails, TaskScheduledEventDetails,
-        TaskSucceededEventDetails, TaskTimedOutEventDetails,
+        MapRunStartedEventDetails, StateEnteredEventDetails, TaskFailedEventDetails,
+        TaskScheduledEventDetails, TaskSucceededEventDetails, TaskTimedOutEventDetails,
     };
     use aws_smithy_types::DateTime;
 
@@ -499,6 +546,21 @@ mod tests {
                     13,
                     "ExecutionFailed",
                     r#","executionFailedEventDetails":{"error":"States.TaskFailed","cause":"x"}"#,
+                ),
+            ),
+            (
+                sdk(15, T::MapRunStarted)
+                    .map_run_started_event_details(
+                        MapRunStartedEventDetails::builder()
+                            .map_run_arn("arn:aws:states:us-east-1:123456789012:mapRun:m/Map:1")
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+                json(
+                    15,
+                    "MapRunStarted",
+                    r#","mapRunStartedEventDetails":{"mapRunArn":"arn:aws:states:us-east-1:123456789012:mapRun:m/Map:1"}"#,
                 ),
             ),
             (

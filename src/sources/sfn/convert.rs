@@ -421,6 +421,22 @@ impl Builder<'_> {
                 }
                 self.nodes[map].ctx
             }
+            // A Distributed Map: its Map Run (the child executions are read when the execution
+            // has ended, see `attach_map_runs`); a failed Map Run fails the Map with its error.
+            "MapRunStarted" | "MapRunFailed" => {
+                let Some(node) = self.find_open(ctx, |n| n.state_type == "Map") else {
+                    return ctx;
+                };
+                if let Some(arn) = &e.map_run_arn {
+                    let attrs = &mut self.nodes[node].task.attributes;
+                    attrs.push(Attr::str(sc::AWS_SFN_MAP_RUN_ARN, arn.clone()));
+                }
+                if k == "MapRunFailed" {
+                    self.decide(node, RunResult::Failure, Some(details_error(e)));
+                }
+                self.nodes[node].last_seen = t;
+                ctx
+            }
             "MapStateSucceeded"
             | "MapStateFailed"
             | "MapStateAborted"
@@ -776,6 +792,78 @@ pub fn attach_glue_runs(run: &mut PipelineRun, account: &str, region: &str, recs
     }
     for t in &mut run.tasks {
         visit(t, account, region, recs);
+    }
+}
+
+/// The Map Runs (ARNs) of the run's Distributed Map states.
+pub fn map_runs(run: &PipelineRun) -> Vec<String> {
+    run.tasks
+        .iter()
+        .flat_map(|t| t.walk())
+        .filter(|t| t.kind == "Map")
+        .flat_map(|t| t.attributes.iter())
+        .filter(|a| a.key == sc::AWS_SFN_MAP_RUN_ARN)
+        .filter_map(|a| match &a.value {
+            crate::model::AttrValue::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Shows a Map Run's child workflow executions (read with `ListExecutions` by Map Run) as
+/// child spans of the Distributed Map state that ran them (`aws.step_functions.state.type`
+/// `MapRunExecution`: name, ARN as `cicd.pipeline.task.run.id`, start, stop, result); their
+/// own states are not read. `left_out`: more executions than were read (counted on the Map).
+pub fn attach_map_run(
+    run: &mut PipelineRun,
+    map_run_arn: &str,
+    executions: &[SfnExecution],
+    left_out: bool,
+) {
+    fn visit(t: &mut TaskRun, arn: &str, execs: &[SfnExecution], left_out: bool) {
+        for c in &mut t.children {
+            visit(c, arn, execs, left_out);
+        }
+        let is_it = t.kind == "Map"
+            && t.attributes.iter().any(|a| {
+                a.key == sc::AWS_SFN_MAP_RUN_ARN
+                    && matches!(&a.value, crate::model::AttrValue::Str(s) if s == arn)
+            });
+        if !is_it || t.children.iter().any(|c| c.kind == "MapRunExecution") {
+            return;
+        }
+        let (map_start, map_end) = (t.start, t.end);
+        for e in execs {
+            let start = e.start_date.unwrap_or(map_start).max(map_start);
+            let result = match status(&e.status) {
+                RunStatus::Ended(r) => r,
+                // Still going when the parent ended: it was stopped with it.
+                RunStatus::InFlight(_) => RunResult::Cancellation,
+            };
+            let end = e.stop_date.unwrap_or(map_end).max(start);
+            t.children.push(TaskRun {
+                name: e.name.clone(),
+                run_id: e.execution_arn.clone(),
+                kind: "MapRunExecution".to_string(),
+                start,
+                end,
+                result,
+                error: None,
+                attributes: vec![
+                    Attr::str(sc::AWS_SFN_STATE_TYPE, "MapRunExecution"),
+                    Attr::str(sc::AWS_SFN_EXECUTION_STATUS, e.status.clone()),
+                ],
+                links: Vec::new(),
+                children: Vec::new(),
+            });
+        }
+        if left_out {
+            t.attributes
+                .push(Attr::int(sc::AWS_SFN_MAP_RUN_TRUNCATED, 1));
+        }
+    }
+    for t in &mut run.tasks {
+        visit(t, map_run_arn, executions, left_out);
     }
 }
 

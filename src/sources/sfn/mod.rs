@@ -125,6 +125,11 @@ impl Source for StateMachines {
 /// stay links to their own traces.
 pub const MAX_GLUE_READS: usize = 50;
 
+/// Most Map Runs read per execution, and most child executions read per Map Run (one
+/// `ListExecutions` page); past them the Map is marked `aws.step_functions.map_run.truncated`.
+pub const MAX_MAP_RUNS: usize = 10;
+pub const MAX_MAP_RUN_EXECUTIONS: usize = 1000;
+
 /// The executions of one state machine.
 pub struct Executions<'a> {
     pub client: &'a aws_sdk_sfn::Client,
@@ -196,6 +201,17 @@ impl RunSource for Executions<'_> {
             }
         }
         convert::attach_glue_runs(&mut run, self.account, self.region, &records);
+        // A Distributed Map's child executions (their states are not read).
+        for arn in convert::map_runs(&run).into_iter().take(MAX_MAP_RUNS) {
+            let (execs, more) = aws::list_map_run_executions(
+                self.client,
+                self.region,
+                &arn,
+                MAX_MAP_RUN_EXECUTIONS,
+            )
+            .await?;
+            convert::attach_map_run(&mut run, &arn, &execs, more);
+        }
         Ok(Some(run))
     }
 }

@@ -53,6 +53,8 @@ pub struct HistoryEvent {
     /// output or failure cause; read only when the history was fetched with its data).
     #[serde(skip)]
     pub started: Option<Started>,
+    /// The Map Run a Distributed Map started (`MapRunStarted`).
+    pub map_run_arn: Option<String>,
 }
 
 /// A run another service's integration started from a Task.
@@ -171,6 +173,8 @@ pub struct EventDetails {
     pub parameters: Option<String>,
     /// A task's output (`TaskSubmitted`, `TaskSucceeded`).
     pub output: Option<String>,
+    /// A Distributed Map's Map Run (`MapRunStarted`).
+    pub map_run_arn: Option<String>,
 }
 
 impl HistoryEvent {
@@ -203,6 +207,7 @@ impl HistoryEvent {
             timestamp,
             resource_type,
             started,
+            map_run_arn: d.map_run_arn,
             kind,
             name: d.name,
             index: d.index,
