@@ -232,12 +232,12 @@ pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
         let (name, account, region) = (src.spec().key, src.account(), src.region());
         match src.probe().await {
             Ok(()) => lines.push(format!(
-                "ok    {name:<15} account {account} region {region}"
+                "ok    {name:<17} account {account} region {region}"
             )),
             Err(e) => {
                 all_ok = false;
                 lines.push(format!(
-                    "FAIL  {name:<15} account {account} region {region}: {e}"
+                    "FAIL  {name:<17} account {account} region {region}: {e}"
                 ));
             }
         }
@@ -257,12 +257,12 @@ pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
         let name = format!("otlp {}", signal.as_str());
         match built {
             Ok(()) => lines.push(format!(
-                "ok    {name:<15} {proto} → {} (configured; not contacted)",
+                "ok    {name:<17} {proto} → {} (configured; not contacted)",
                 export::endpoint_for_display(&cfg.otlp, signal)
             )),
             Err(e) => {
                 all_ok = false;
-                lines.push(format!("FAIL  {name:<15} {e}"));
+                lines.push(format!("FAIL  {name:<17} {e}"));
             }
         }
     }

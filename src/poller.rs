@@ -129,6 +129,7 @@ pub async fn connect(
             counter: &counter,
             account: &account,
             region: &region,
+            lookback_ms: i64::try_from(cfg.lookback.as_millis()).unwrap_or(i64::MAX),
         };
         for spec in crate::sources::ALL {
             if enabled.get(spec.key).is_some_and(|c| c.enabled) {

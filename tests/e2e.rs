@@ -962,7 +962,7 @@ fn check_runs_and_config_errors() {
     );
     assert!(stdout.contains(ACCOUNT));
     assert!(
-        stdout.contains("ok    otlp traces     grpc → http://localhost:4317"),
+        stdout.contains("ok    otlp traces       grpc → http://localhost:4317"),
         "{stdout}"
     );
     let out = bridge(

@@ -73,7 +73,7 @@ fn check_shows_the_endpoint_without_its_password() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("ok    otlp traces     grpc → http://u:***@collector:4317"),
+        stdout.contains("ok    otlp traces       grpc → http://u:***@collector:4317"),
         "{stdout}"
     );
     assert!(!all.contains("hunter2"), "{all}");

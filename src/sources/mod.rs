@@ -71,6 +71,9 @@ pub struct Connection<'a> {
     pub counter: &'a CallCounter,
     pub account: &'a str,
     pub region: &'a str,
+    /// The config's `lookback` (ms): how far back a first start reads, for sources whose
+    /// discovery depends on time (clusters that already ended).
+    pub lookback_ms: i64,
 }
 
 /// The window of one scan: runs started at or after `cutoff` (or awaited), seen at `now`.

@@ -78,7 +78,8 @@ pub fn pipeline(account: &str, region: &str, name: &str, arn: &str) -> PipelineR
     PipelineRef::new(KIND, account, region, name, arn)
 }
 
-/// How far back the first discovery looks for clusters that already ended.
+/// How far back the first discovery looks for clusters that already ended when the config's
+/// lookback is not known (the connection carries it).
 pub const FIRST_DISCOVERY_MS: i64 = 24 * 3600 * 1000;
 /// Overlap of two discoveries' listings of ended clusters (clock skew, late listing).
 pub const DISCOVERY_OVERLAP_MS: i64 = 15 * 60 * 1000;
@@ -110,10 +111,12 @@ pub struct Inventory {
 
 impl Inventory {
     /// `CreatedAfter` of the next listing of ended clusters.
-    pub fn ended_since(&self, now: Millis) -> Millis {
+    /// The first one reaches back `first_ms` (the config's lookback), so a cluster that ended
+    /// while the bridge was stopped, inside the lookback, is still found.
+    pub fn ended_since(&self, now: Millis, first_ms: i64) -> Millis {
         Millis(match self.discovered_at {
             Some(t) => t.min(now).0.saturating_sub(DISCOVERY_OVERLAP_MS),
-            None => now.0.saturating_sub(FIRST_DISCOVERY_MS),
+            None => now.0.saturating_sub(first_ms),
         })
     }
 
@@ -281,6 +284,8 @@ pub struct Clusters {
     account: String,
     region: String,
     inventory: Mutex<Inventory>,
+    /// How far back the first discovery looks for ended clusters (the config's lookback).
+    lookback_ms: i64,
 }
 
 impl Clusters {
@@ -294,6 +299,7 @@ impl Clusters {
             account: c.account.to_string(),
             region: c.region.to_string(),
             inventory: Mutex::default(),
+            lookback_ms: c.lookback_ms,
         }
     }
 }
@@ -315,8 +321,8 @@ impl Source for Clusters {
             let since = self
                 .inventory
                 .lock()
-                .map(|i| i.ended_since(now))
-                .unwrap_or(Millis(now.0.saturating_sub(FIRST_DISCOVERY_MS)));
+                .map(|i| i.ended_since(now, self.lookback_ms))
+                .unwrap_or(Millis(now.0.saturating_sub(self.lookback_ms)));
             let active = aws::list_clusters(&self.client, &self.region, &aws::ACTIVE, None).await?;
             let ended =
                 aws::list_clusters(&self.client, &self.region, &aws::ENDED, Some(since)).await?;
@@ -538,10 +544,15 @@ mod tests {
     fn ended_clusters_are_listed_since_the_previous_discovery() {
         let mut inv = Inventory::default();
         let now = Millis(100 * H);
-        assert_eq!(inv.ended_since(now), Millis(76 * H), "first: the last 24 h");
+        assert_eq!(
+            inv.ended_since(now, FIRST_DISCOVERY_MS),
+            Millis(76 * H),
+            "first: the lookback"
+        );
+        assert_eq!(inv.ended_since(now, 72 * H), Millis(28 * H));
         inv.merge(vec![], vec![], now);
         assert_eq!(
-            inv.ended_since(Millis(101 * H)),
+            inv.ended_since(Millis(101 * H), 72 * H),
             Millis(100 * H - DISCOVERY_OVERLAP_MS)
         );
     }
