@@ -269,6 +269,31 @@ pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
     Ok((lines, all_ok))
 }
 
+/// `iam-policy`: the read-only policy for the sources `cfg` enables: every action their
+/// declarations name ([`crate::sources::SourceSpec::iam_actions`], checked against the code's
+/// calls by `tests/iam_policy.rs`) and `sts:GetCallerIdentity`, on every resource (the List
+/// calls accept no narrower one).
+pub fn iam_policy(cfg: &Config) -> anyhow::Result<String> {
+    let enabled = cfg
+        .sources()
+        .map_err(|(key, why)| anyhow::anyhow!("config key `{key}`: {why}"))?;
+    let specs: Vec<&'static crate::sources::SourceSpec> = crate::sources::ALL
+        .iter()
+        .copied()
+        .filter(|s| enabled.get(s.key).is_some_and(|c| c.enabled))
+        .collect();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PipelineOtelBridgeReadOnly",
+            "Effect": "Allow",
+            "Action": crate::sources::iam_actions(&specs),
+            "Resource": "*",
+        }],
+    });
+    Ok(serde_json::to_string_pretty(&policy)?)
+}
+
 /// `trace-id`: the trace id and root span id of a run.
 pub fn trace_id(
     kind: PipelineKind,

@@ -51,6 +51,13 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print the least-privilege, read-only IAM policy (JSON, as `aws iam create-policy`
+    /// takes it) for the sources the config enables.
+    IamPolicy {
+        /// Config file (TOML); without it, every source.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Print recent runs as trees, straight from AWS (exports nothing, changes no state).
     Runs {
         /// Config file (TOML): regions, sources and name filters; without it every pipeline of
@@ -147,6 +154,11 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             // (2: configuration or start-up error, below).
             let code = app::run(cfg, opts, shutdown_signal()).await?;
             Ok(ExitCode::from(code))
+        }
+        Command::IamPolicy { config } => {
+            let cfg = app::load_config(config.as_deref())?;
+            println!("{}", app::iam_policy(&cfg)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {
             let cfg = app::load_config(config.as_deref())?;

@@ -103,6 +103,19 @@ pub trait Source: Send + Sync {
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>>;
 }
 
+/// The AWS actions the bridge calls for these sources, sorted, each once: theirs and
+/// `sts:GetCallerIdentity` (the account id, learned once per region).
+pub fn iam_actions(specs: &[&SourceSpec]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = specs
+        .iter()
+        .flat_map(|s| s.iam_actions.iter().copied())
+        .chain(["sts:GetCallerIdentity"])
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// The source whose config table is `key`.
 pub fn by_key(key: &str) -> Option<&'static SourceSpec> {
     ALL.iter().copied().find(|s| s.key == key)

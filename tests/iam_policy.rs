@@ -1,0 +1,178 @@
+//! `iam-policy` is complete and least-privilege: every AWS operation the code can call (read
+//! from the sources' SDK calls in `src/sources/*/aws.rs` and the poller's) is in the policy,
+//! and nothing else is; each source's declared actions are exactly the ones it needs, so a
+//! config that switches a source off drops its actions.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// The IAM service prefix of each source folder's SDK client.
+const PREFIX: &[(&str, &str)] = &[
+    ("emr_serverless", "emr-serverless"),
+    ("emr_steps", "elasticmapreduce"),
+    ("glue_crawler", "glue"),
+    ("glue_data_quality", "glue"),
+    ("glue_job", "glue"),
+    ("glue_workflow", "glue"),
+    ("sfn", "states"),
+];
+
+/// `get_job_runs` → `GetJobRuns`.
+fn pascal(op: &str) -> String {
+    op.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Every `client.<operation>()` call in a file (whitespace between allowed).
+fn sdk_calls(text: &str) -> BTreeSet<String> {
+    calls_on(text, "client.")
+}
+
+/// Every `<receiver><operation>()` call in a file.
+fn calls_on(text: &str, receiver: &str) -> BTreeSet<String> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    compact
+        .match_indices(receiver)
+        .filter_map(|(i, m)| {
+            let rest = &compact[i + m.len()..];
+            let op: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            (rest[op.len()..].starts_with("()") && !op.is_empty()).then_some(op)
+        })
+        .collect()
+}
+
+fn called_actions() -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = BTreeSet::new();
+    let dirs: BTreeSet<String> = std::fs::read_dir(root.join("src/sources"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            p.is_dir()
+                .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    let known: BTreeSet<String> = PREFIX.iter().map(|(d, _)| d.to_string()).collect();
+    assert_eq!(dirs, known, "a source folder without its IAM prefix here");
+    for (dir, prefix) in PREFIX {
+        let text = std::fs::read_to_string(root.join("src/sources").join(dir).join("aws.rs"))
+            .unwrap_or_else(|e| panic!("{dir}/aws.rs: {e}"));
+        let calls = sdk_calls(&text);
+        assert!(!calls.is_empty(), "{dir}: no SDK call found");
+        out.extend(calls.iter().map(|op| format!("{prefix}:{}", pascal(op))));
+    }
+    let poller = std::fs::read_to_string(root.join("src/poller.rs")).unwrap();
+    for op in calls_on(&poller, "sts.") {
+        out.insert(format!("sts:{}", pascal(&op)));
+    }
+    out
+}
+
+fn policy(config: Option<&str>) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"));
+    cmd.arg("iam-policy");
+    if let Some(text) = config {
+        let p = dir.path().join("bridge.toml");
+        std::fs::write(&p, text).unwrap();
+        cmd.args(["--config", p.to_str().unwrap()]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the policy is JSON")
+}
+
+fn actions(policy: &serde_json::Value) -> BTreeSet<String> {
+    assert_eq!(policy["Version"], "2012-10-17");
+    let st = policy["Statement"].as_array().unwrap();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["Effect"], "Allow");
+    assert_eq!(st[0]["Resource"], "*");
+    st[0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
+    let called = called_actions();
+    assert!(called.contains("glue:GetJobRuns") && called.contains("sts:GetCallerIdentity"));
+    let printed = actions(&policy(None));
+    assert_eq!(printed, called);
+    // Read-only: no action that changes anything.
+    for a in &printed {
+        let op = a.split_once(':').unwrap().1;
+        assert!(
+            ["Get", "List", "Describe", "BatchGet"]
+                .iter()
+                .any(|p| op.starts_with(p)),
+            "{a}"
+        );
+    }
+    // The declarations, source by source, hold exactly those calls.
+    let declared: BTreeSet<String> = pipeline_otel_bridge::sources::ALL
+        .iter()
+        .flat_map(|s| s.iam_actions.iter().map(|a| a.to_string()))
+        .chain(["sts:GetCallerIdentity".to_string()])
+        .collect();
+    assert_eq!(declared, called);
+}
+
+#[test]
+fn a_source_switched_off_takes_its_actions_with_it() {
+    let all = actions(&policy(None));
+    let some = actions(&policy(Some(
+        "[emr]\nenabled = false\n[emr_serverless]\nenabled = false\n",
+    )));
+    assert!(some.iter().all(|a| all.contains(a)));
+    assert!(!some
+        .iter()
+        .any(|a| a.starts_with("elasticmapreduce:") || a.starts_with("emr-serverless:")));
+    assert!(some.contains("glue:GetJobRuns") && some.contains("states:ListExecutions"));
+    // Glue jobs off, Step Functions on: the execution source still reads the Glue job runs
+    // its tasks start.
+    let sfn_only = actions(&policy(Some(
+        "[glue]\nenabled = false\n[glue_workflows]\nenabled = false\n[glue_crawlers]\nenabled = false\n\
+         [glue_data_quality]\nenabled = false\n[emr]\nenabled = false\n[emr_serverless]\nenabled = false\n",
+    )));
+    let want: BTreeSet<String> = [
+        "glue:GetJobRun",
+        "states:DescribeExecution",
+        "states:GetExecutionHistory",
+        "states:ListExecutions",
+        "states:ListStateMachines",
+        "sts:GetCallerIdentity",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(sfn_only, want);
+}
+
+#[test]
+fn the_call_scan_reads_sdk_calls_and_nothing_else() {
+    let text = "let page = client\n    .get_job_runs()\n    .job_name(n)\n    .send()\n    .await;\nclient.list_jobs().max_results(1);\nother.get_jobs();";
+    let got: Vec<String> = sdk_calls(text).into_iter().collect();
+    assert_eq!(got, ["get_job_runs", "list_jobs"]);
+    assert_eq!(
+        pascal("batch_get_data_quality_result"),
+        "BatchGetDataQualityResult"
+    );
+}
