@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod spans;
 
 use std::collections::BTreeMap;
 use std::io::Read;
