@@ -129,19 +129,21 @@ pub async fn run(
     let counts = Arc::new(ApiCounts::default());
     let t2 = telemetry.clone();
     let c2 = counts.clone();
-    let observers = move |region: &str| -> Vec<Arc<dyn ApiObserver>> {
-        vec![c2.clone(), t2.api_observer(region)]
+    let observers = move |account: &str, region: &str| -> Vec<Arc<dyn ApiObserver>> {
+        vec![c2.clone(), t2.api_observer(account, region)]
     };
-    let regions = poller::connect(&cfg, &observers).await?;
-    poller::require_accounts(&regions)?;
+    let estate = poller::connect(&cfg, &observers).await?;
+    poller::require_accounts(&estate.sources)?;
+    let account_filters = estate.account_filters();
     let mut poller = Poller::new(
         cfg,
-        regions,
+        estate.sources,
         Box::new(opened.store),
         opened.checkpoints,
         telemetry.clone(),
         counts,
-    )?;
+    )?
+    .with_account_filters(account_filters);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = opts.listen {
         let bound = crate::serve::spawn(addr, telemetry.clone(), ready.clone()).await?;
@@ -192,9 +194,11 @@ pub async fn run(
 pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineRun>, Vec<String>)> {
     let counts = Arc::new(ApiCounts::default());
     let c2 = counts.clone();
-    let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
-    let sources = poller::connect(&cfg, &observers).await?;
-    let filters = cfg.filters()?;
+    let observers = move |_: &str, _: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
+    let estate = poller::connect(&cfg, &observers).await?;
+    let mut filters = cfg.filters()?;
+    filters.set_accounts(estate.account_filters());
+    let sources = estate.sources;
     let now = Millis::now();
     let since_ms = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
     let cutoff = Millis(now.0.saturating_sub(since_ms));
@@ -220,25 +224,73 @@ pub async fn runs(cfg: Config, since: Duration) -> anyhow::Result<(Vec<PipelineR
     Ok((runs, errors))
 }
 
-/// `check`: one line per source and region, `ok` or the AWS error. Returns whether all passed.
+/// `check`: one line per account and region (its identity, through its role if it has one:
+/// `ok`, or the AWS error and what to fix), then one per source in it (`ok` or the AWS error),
+/// then the exporters. Returns whether all passed.
 pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
     let counts = Arc::new(ApiCounts::default());
     let c2 = counts.clone();
-    let observers = move |_: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
-    let sources = poller::connect(&cfg, &observers).await?;
+    let observers = move |_: &str, _: &str| -> Vec<Arc<dyn ApiObserver>> { vec![c2.clone()] };
+    let estate = poller::connect(&cfg, &observers).await?;
     let mut lines = Vec::new();
     let mut all_ok = true;
-    for src in &sources {
-        let (name, account, region) = (src.spec().key, src.account(), src.region());
-        match src.probe().await {
-            Ok(()) => lines.push(format!(
-                "ok    {name:<17} account {account} region {region}"
-            )),
-            Err(e) => {
-                all_ok = false;
-                lines.push(format!(
-                    "FAIL  {name:<17} account {account} region {region}: {e}"
-                ));
+    for account in &estate.accounts {
+        for (region, sdk, counter) in &account.regions {
+            let how = match &account.role_arn {
+                Some(arn) => format!(
+                    "role {}{}",
+                    crate::sanitize::Escaped(arn),
+                    if account.external_id {
+                        " with ExternalId"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "ambient credentials".to_string(),
+            };
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            );
+            let who = format!("{:<17} {} region {region}", "account", account.label());
+            match sts.get_caller_identity().send().await {
+                Ok(id) if account.role_arn.is_some() && id.account() != Some(&account.id) => {
+                    all_ok = false;
+                    lines.push(format!(
+                        "FAIL  {who}: {how} answers as account {} (is the ARN right?)",
+                        crate::sanitize::Escaped(id.account().unwrap_or("?"))
+                    ));
+                    continue;
+                }
+                Ok(_) => lines.push(format!("ok    {who}: {how}")),
+                Err(e) => {
+                    all_ok = false;
+                    let e = crate::aws::AwsError::from_sdk("sts", "GetCallerIdentity", region, e);
+                    lines.push(format!("FAIL  {who}: {how}: {e}"));
+                    // Its sources would fail the same way: not probed.
+                    continue;
+                }
+            }
+            for src in estate
+                .sources
+                .iter()
+                .filter(|s| s.account() == account.id && s.region() == region)
+            {
+                let name = src.spec().key;
+                match src.probe().await {
+                    Ok(()) => lines.push(format!(
+                        "ok    {name:<17} account {} region {region}",
+                        account.id
+                    )),
+                    Err(e) => {
+                        all_ok = false;
+                        lines.push(format!(
+                            "FAIL  {name:<17} account {} region {region}: {e}",
+                            account.id
+                        ));
+                    }
+                }
             }
         }
     }
@@ -269,29 +321,181 @@ pub async fn check(cfg: Config) -> anyhow::Result<(Vec<String>, bool)> {
     Ok((lines, all_ok))
 }
 
-/// `iam-policy`: the read-only policy for the sources `cfg` enables: every action their
-/// declarations name ([`crate::sources::SourceSpec::iam_actions`], checked against the code's
-/// calls by `tests/iam_policy.rs`) and `sts:GetCallerIdentity`, on every resource (the List
-/// calls accept no narrower one).
-pub fn iam_policy(cfg: &Config) -> anyhow::Result<String> {
+/// Which document `iam-policy` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyFor {
+    /// The read-only policy of the watched accounts (the role in each, or the ambient
+    /// identity): every watched account's sources, or only those of the account named.
+    Watched(Option<String>),
+    /// The policy of the identity the bridge runs as: `sts:AssumeRole` on the configured roles,
+    /// and the read-only actions when the ambient account is watched too.
+    Bridge,
+    /// The trust policy of the named account's role: `principal` may assume it, with its
+    /// ExternalId as a condition when one is configured.
+    Trust { account: String, principal: String },
+}
+
+/// The `[[accounts]]` entry named `which` (by `name` or account id).
+fn account_entry<'a>(
+    entries: &'a [crate::config::AccountConfig],
+    which: &str,
+) -> anyhow::Result<&'a crate::config::AccountConfig> {
+    entries
+        .iter()
+        .find(|a| a.name.as_deref() == Some(which) || a.role_account() == Some(which))
+        .ok_or_else(|| {
+            let known: Vec<String> = entries
+                .iter()
+                .filter_map(|a| {
+                    a.name
+                        .clone()
+                        .or_else(|| a.role_account().map(str::to_string))
+                })
+                .collect();
+            anyhow::anyhow!(
+                "no account `{}` in the config's [[accounts]] (known: {})",
+                crate::sanitize::Escaped(which),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    crate::sanitize::escape(&known.join(", ")).into_owned()
+                }
+            )
+        })
+}
+
+/// `iam-policy`: the policy `what` asks for, as JSON `aws iam create-policy` (or, for a trust
+/// policy, `aws iam create-role --assume-role-policy-document`) accepts. The read-only actions
+/// are the enabled sources' declarations ([`crate::sources::SourceSpec::iam_actions`], checked
+/// against the code's calls by `tests/iam_policy.rs`) and `sts:GetCallerIdentity`, on every
+/// resource (the List calls accept no narrower one); `sts:AssumeRole` is on the configured
+/// role ARNs only.
+pub fn iam_policy(cfg: &Config, what: &PolicyFor) -> anyhow::Result<String> {
     let enabled = cfg
         .sources()
         .map_err(|(key, why)| anyhow::anyhow!("config key `{key}`: {why}"))?;
-    let specs: Vec<&'static crate::sources::SourceSpec> = crate::sources::ALL
-        .iter()
-        .copied()
-        .filter(|s| enabled.get(s.key).is_some_and(|c| c.enabled))
-        .collect();
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
+    let specs_for = |only: &[String]| -> Vec<&'static crate::sources::SourceSpec> {
+        crate::sources::ALL
+            .iter()
+            .copied()
+            .filter(|s| enabled.get(s.key).is_some_and(|c| c.enabled))
+            .filter(|s| only.is_empty() || only.iter().any(|k| k == s.key))
+            .collect()
+    };
+    let read = |specs: &[&'static crate::sources::SourceSpec]| {
+        serde_json::json!({
             "Sid": "PipelineOtelBridgeReadOnly",
             "Effect": "Allow",
-            "Action": crate::sources::iam_actions(&specs),
+            "Action": crate::sources::iam_actions(specs),
             "Resource": "*",
-        }],
+        })
+    };
+    let entries = &cfg.accounts;
+    let statements = match what {
+        PolicyFor::Watched(None) => {
+            // Every watched account's sources (an entry without `sources` has them all).
+            let mut specs: Vec<&'static crate::sources::SourceSpec> = Vec::new();
+            if entries.is_empty() {
+                specs = specs_for(&[]);
+            }
+            for a in entries {
+                for s in specs_for(&a.sources) {
+                    if !specs.iter().any(|x| x.key == s.key) {
+                        specs.push(s);
+                    }
+                }
+            }
+            vec![read(&specs)]
+        }
+        PolicyFor::Watched(Some(which)) => {
+            let a = account_entry(entries, which)?;
+            vec![read(&specs_for(&a.sources))]
+        }
+        PolicyFor::Bridge => {
+            let roles: Vec<&str> = entries
+                .iter()
+                .filter_map(|a| a.role_arn.as_deref())
+                .collect();
+            let mut st = Vec::new();
+            if let Some(ambient) = entries.iter().find(|a| a.role_arn.is_none()) {
+                st.push(read(&specs_for(&ambient.sources)));
+            } else if entries.is_empty() {
+                st.push(read(&specs_for(&[])));
+            }
+            if !roles.is_empty() {
+                st.push(serde_json::json!({
+                    "Sid": "PipelineOtelBridgeAssumeWatchedRoles",
+                    "Effect": "Allow",
+                    "Action": crate::aws::credentials::IAM_ACTION,
+                    "Resource": roles,
+                }));
+            }
+            st
+        }
+        PolicyFor::Trust { account, principal } => {
+            let a = account_entry(entries, account)?;
+            if a.role_arn.is_none() {
+                anyhow::bail!(
+                    "account `{}` is watched with the ambient credentials: it has no role to trust anyone",
+                    crate::sanitize::Escaped(account)
+                );
+            }
+            if !principal_ok(principal) {
+                anyhow::bail!(
+                    "--principal `{}` is not an IAM principal ARN (arn:aws:iam::123456789012:role/NAME, \
+                     …:user/NAME or …:root): give the role or user the bridge runs as (`aws sts \
+                     get-caller-identity` shows an assumed-role ARN; use its role's ARN)",
+                    crate::sanitize::Escaped(principal)
+                );
+            }
+            let mut st = serde_json::json!({
+                "Sid": "PipelineOtelBridgeAssumeRole",
+                "Effect": "Allow",
+                "Principal": { "AWS": principal },
+                "Action": crate::aws::credentials::IAM_ACTION,
+            });
+            if let Some(id) = &a.external_id {
+                st["Condition"] = serde_json::json!({
+                    "StringEquals": { "sts:ExternalId": id.expose() }
+                });
+            }
+            vec![st]
+        }
+    };
+    if statements.is_empty() {
+        anyhow::bail!(
+            "every account is watched through a role: the bridge's identity needs no read \
+             permission and there is no role to assume"
+        );
+    }
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": statements,
     });
     Ok(serde_json::to_string_pretty(&policy)?)
+}
+
+/// Whether `arn` can be a trust policy's AWS principal: a role, a user or an account root.
+fn principal_ok(arn: &str) -> bool {
+    let Some(rest) = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"]
+        .iter()
+        .find_map(|p| arn.strip_prefix(p))
+    else {
+        return false;
+    };
+    let Some((account, what)) = rest.split_once(':') else {
+        return false;
+    };
+    account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (what == "root"
+            || ["role/", "user/"].iter().any(|p| {
+                what.strip_prefix(p).is_some_and(|n| {
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+                })
+            }))
 }
 
 /// `trace-id`: the trace id and root span id of a run.

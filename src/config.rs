@@ -40,6 +40,9 @@ pub struct Config {
     /// at the end gives defaults. Pipelines without settings have no SLA and no expected
     /// interval.
     pub pipelines: Vec<PipelineSettings>,
+    /// The AWS accounts to watch (`[[accounts]]`); none: the ambient credentials' account, in
+    /// `aws.regions` (or the ambient region).
+    pub accounts: Vec<AccountConfig>,
     /// Every other top-level key, as written: the sources' tables, checked and read by
     /// [`Config::sources`] (an unknown key is an error).
     #[serde(flatten)]
@@ -73,6 +76,110 @@ pub struct PipelineSettings {
     /// the severity of a single failure.
     #[serde(default)]
     pub failure_severity: Option<FailureSeverity>,
+}
+
+/// One `[[accounts]]` entry: an AWS account watched through a role it trusts the bridge to
+/// assume, or (without `role_arn`) through the ambient credentials.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// A name for people (`check`, logs); default: the account id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The role to assume in the account (`arn:aws:iam::ACCOUNT:role/NAME`); its account id is
+    /// the watched account. None: the ambient credentials (at most one such entry).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The `sts:ExternalId` the role's trust policy requires. Never logged.
+    #[serde(default)]
+    pub external_id: Option<Secret>,
+    /// The role session name (default `pipeline-otel-bridge`), seen in the account's CloudTrail.
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// Regions to watch in this account; empty: `aws.regions`, else the ambient region.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Config keys of the sources watched in this account (`glue`, `step_functions`, …);
+    /// empty: every enabled source.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Glob patterns on pipeline names, for every source in this account, on top of the
+    /// source's own: a pipeline is watched if one matches.
+    #[serde(default = "match_all")]
+    pub include: Vec<String>,
+    /// Glob patterns on pipeline names; a match excludes the pipeline in this account.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+fn match_all() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+/// Each region non-empty and listed once.
+fn check_regions(
+    regions: &[String],
+    key: &str,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for r in regions {
+        if r.trim().is_empty() {
+            return Err(invalid(key, "a region is empty".into()));
+        }
+        if !seen.insert(r.trim()) {
+            return Err(invalid(
+                key,
+                format!(
+                    "`{}` is listed twice (each run would be exported twice)",
+                    crate::sanitize::escape(r)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Default role session name.
+pub const DEFAULT_SESSION_NAME: &str = "pipeline-otel-bridge";
+
+impl AccountConfig {
+    /// The account id in `role_arn` (`arn:PARTITION:iam::ACCOUNT:role/NAME`), if it is one.
+    pub fn role_account(&self) -> Option<&str> {
+        self.role_arn.as_deref().and_then(role_arn_account)
+    }
+
+    /// The role session name to use.
+    pub fn session_name(&self) -> &str {
+        self.session_name.as_deref().unwrap_or(DEFAULT_SESSION_NAME)
+    }
+
+    /// Compiles `include`/`exclude`.
+    pub fn filter(&self) -> Result<NameFilter, (&'static str, String)> {
+        SourceConfig {
+            enabled: true,
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+        }
+        .filter()
+    }
+}
+
+/// The account id of a role ARN, `None` when `arn` is not `arn:PARTITION:iam::ACCOUNT:role/NAME`
+/// (partition `aws`, `aws-cn` or `aws-us-gov`, a 12-digit account, a non-empty name).
+pub fn role_arn_account(arn: &str) -> Option<&str> {
+    let rest = ["arn:aws:iam::", "arn:aws-cn:iam::", "arn:aws-us-gov:iam::"]
+        .iter()
+        .find_map(|p| arn.strip_prefix(p))?;
+    let (account, role) = rest.split_once(':')?;
+    let name = role.strip_prefix("role/")?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && name_ok)
+        .then_some(account)
 }
 
 /// `[[pipelines]] failure_severity`.
@@ -177,6 +284,7 @@ impl Default for Config {
             aws: AwsConfig::default(),
             otlp: OtlpConfig::default(),
             pipelines: Vec::new(),
+            accounts: Vec::new(),
             source_tables: BTreeMap::new(),
         }
     }
@@ -262,9 +370,22 @@ impl NameFilter {
 pub struct Filters {
     /// `None`: the source is disabled.
     by_source: BTreeMap<&'static str, Option<NameFilter>>,
+    /// Each account's own patterns, by account id (an account without is not filtered).
+    by_account: BTreeMap<String, NameFilter>,
 }
 
 impl Filters {
+    /// Adds the accounts' own patterns (`[[accounts]] include`/`exclude`), by account id.
+    pub fn set_accounts(&mut self, by_account: BTreeMap<String, NameFilter>) {
+        self.by_account = by_account;
+    }
+
+    /// Whether the pipeline `name` of source `key` in `account` is watched: the source's
+    /// filter and the account's both let it through.
+    pub fn matches_in(&self, account: &str, key: &str, name: &str) -> bool {
+        self.matches(key, name) && self.by_account.get(account).is_none_or(|f| f.matches(name))
+    }
+
     /// Whether the source `key` watches the pipeline `name`: the source is enabled and the
     /// name passes its include/exclude patterns (a source without settings watches all).
     pub fn matches(&self, key: &str, name: &str) -> bool {
@@ -556,21 +677,8 @@ impl Config {
             "",
         )?;
         at_most("otlp.timeout", self.otlp.timeout, limits::OTLP_TIMEOUT, "")?;
-        let mut seen = std::collections::BTreeSet::new();
-        for r in &self.aws.regions {
-            if r.trim().is_empty() {
-                return Err(invalid("aws.regions", "a region is empty".into()));
-            }
-            if !seen.insert(r.trim()) {
-                return Err(invalid(
-                    "aws.regions",
-                    format!(
-                        "`{}` is listed twice (each run would be exported twice)",
-                        crate::sanitize::escape(r)
-                    ),
-                ));
-            }
-        }
+        check_regions(&self.aws.regions, "aws.regions", &invalid)?;
+        self.validate_accounts(&invalid)?;
         for (key, d) in [
             ("aws.connect_timeout", self.aws.connect_timeout),
             ("aws.read_timeout", self.aws.read_timeout),
@@ -642,6 +750,124 @@ impl Config {
 }
 
 impl Config {
+    /// Checks `[[accounts]]`: role ARNs, ExternalIds and session names AWS would accept, each
+    /// account once, at most one entry on the ambient credentials, known sources, regions
+    /// listed once, patterns that compile.
+    fn validate_accounts(
+        &self,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let mut accounts = std::collections::BTreeMap::new();
+        let mut ambient = None;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let key = |k: &str| format!("accounts[{i}].{k}");
+            match &a.role_arn {
+                Some(arn) => {
+                    let Some(account) = a.role_account() else {
+                        return Err(invalid(
+                            &key("role_arn"),
+                            format!(
+                                "`{}` is not a role ARN (arn:aws:iam::123456789012:role/NAME)",
+                                crate::sanitize::escape(arn)
+                            ),
+                        ));
+                    };
+                    if let Some(j) = accounts.insert(account.to_string(), i) {
+                        return Err(invalid(
+                            &key("role_arn"),
+                            format!(
+                                "account {account} is already watched by accounts[{j}] (its \
+                                 runs would be exported twice); list its regions in one entry"
+                            ),
+                        ));
+                    }
+                }
+                None => {
+                    if let Some(j) = ambient.replace(i) {
+                        return Err(invalid(
+                            &key("role_arn"),
+                            format!(
+                                "missing: accounts[{j}] already watches the ambient \
+                                 credentials' account; every other entry needs a role"
+                            ),
+                        ));
+                    }
+                    if a.external_id.is_some() || a.session_name.is_some() {
+                        return Err(invalid(
+                            &key(if a.external_id.is_some() {
+                                "external_id"
+                            } else {
+                                "session_name"
+                            }),
+                            "needs `role_arn` (it is a setting of the role to assume)".into(),
+                        ));
+                    }
+                }
+            }
+            if let Some(n) = &a.name {
+                if n.trim().is_empty() || n.len() > 64 || n.chars().any(|c| c.is_control()) {
+                    return Err(invalid(
+                        &key("name"),
+                        "must be 1 to 64 printable characters".into(),
+                    ));
+                }
+                if !names.insert(n.clone()) {
+                    return Err(invalid(
+                        &key("name"),
+                        format!("`{}` names two accounts", crate::sanitize::escape(n)),
+                    ));
+                }
+            }
+            if let Some(id) = &a.external_id {
+                let ok = (2..=1224).contains(&id.0.len())
+                    && id
+                        .0
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+                if !ok {
+                    // The value is not quoted: it is a shared secret.
+                    return Err(invalid(
+                        &key("external_id"),
+                        "must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (what \
+                         STS accepts)"
+                            .into(),
+                    ));
+                }
+            }
+            if let Some(s) = &a.session_name {
+                let ok = (2..=64).contains(&s.len())
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
+                if !ok {
+                    return Err(invalid(
+                        &key("session_name"),
+                        format!(
+                            "`{}` must be 2 to 64 characters of letters, digits and +=,.@-_",
+                            crate::sanitize::escape(s)
+                        ),
+                    ));
+                }
+            }
+            check_regions(&a.regions, &key("regions"), invalid)?;
+            for s in &a.sources {
+                if crate::sources::by_key(s).is_none() {
+                    return Err(invalid(
+                        &key("sources"),
+                        format!(
+                            "`{}` is not a source; expected {}",
+                            crate::sanitize::escape(s),
+                            crate::sources::keys()
+                        ),
+                    ));
+                }
+            }
+            a.filter()
+                .map_err(|(k, msg)| invalid(&key(k), crate::sanitize::escape(&msg).into()))?;
+        }
+        Ok(())
+    }
+
     /// Compiles the `[[pipelines]]` patterns (validated on load; a config that was not gets no
     /// expectations if they do not compile).
     pub fn expectations(&self) -> ExpectationRules {
@@ -714,7 +940,10 @@ impl Config {
                 .map_err(|(key, message)| invalid(format!("{name}.{key}"), message))?;
             by_source.insert(name, src.enabled.then_some(f));
         }
-        Ok(Filters { by_source })
+        Ok(Filters {
+            by_source,
+            by_account: BTreeMap::new(),
+        })
     }
 }
 
@@ -902,6 +1131,91 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("bridge.toml"))
+    }
+
+    #[test]
+    fn accounts_are_checked_and_errors_name_the_entry_and_line() {
+        let c = parse(
+            "[[accounts]]\nname = \"home\"\n[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/r\"\n\
+             external_id = \"ext-1\"\nregions = [\"eu-west-1\"]\nsources = [\"glue\"]\nexclude = [\"tmp-*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.accounts[1].role_account(), Some("222222222222"));
+        assert_eq!(c.accounts[1].session_name(), DEFAULT_SESSION_NAME);
+        assert!(!c.accounts[1].filter().unwrap().matches("tmp-x"));
+        assert!(c.accounts[1].filter().unwrap().matches("orders"));
+        let bad = |text: &str, want: &[&str]| {
+            let e = parse(text).unwrap_err().to_string();
+            for w in want {
+                assert!(e.contains(w), "{e} lacks {w}");
+            }
+            e
+        };
+        bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::12:role/r\"\n",
+            &["accounts[0].role_arn", "line 2", "not a role ARN"],
+        );
+        bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:user/r\"\n",
+            &["accounts[0].role_arn"],
+        );
+        bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\n\
+             [[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/b\"\n",
+            &["accounts[1].role_arn", "already watched by accounts[0]"],
+        );
+        bad(
+            "[[accounts]]\nname = \"a\"\n[[accounts]]\nname = \"b\"\n",
+            &["accounts[1].role_arn", "ambient"],
+        );
+        bad(
+            "[[accounts]]\nexternal_id = \"abc\"\n",
+            &["accounts[0].external_id", "needs `role_arn`"],
+        );
+        let e = bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nexternal_id = \"sp ace secret\"\n",
+            &["accounts[0].external_id", "line 3"],
+        );
+        assert!(!e.contains("secret"), "the ExternalId is not quoted: {e}");
+        bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nsources = [\"gleu\"]\n",
+            &["accounts[0].sources", "gleu", "`glue`"],
+        );
+        bad(
+            "[[accounts]]\nregions = [\"eu-west-1\", \"eu-west-1\"]\n",
+            &["accounts[0].regions", "twice"],
+        );
+        bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nsession_name = \"x\"\n",
+            &["accounts[0].session_name"],
+        );
+        bad(
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\ninclude = [\"[\"]\n",
+            &["accounts[0].include"],
+        );
+        bad("[[accounts]]\nrole = \"x\"\n", &["role"]);
+    }
+
+    #[test]
+    fn role_arns_give_their_account() {
+        assert_eq!(
+            role_arn_account("arn:aws:iam::123456789012:role/path/to/r"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            role_arn_account("arn:aws-cn:iam::123456789012:role/r"),
+            Some("123456789012")
+        );
+        for bad in [
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::1234567890123:role/r",
+            "arn:aws:iam::12345678901a:role/r",
+            "arn:aws:sts::123456789012:assumed-role/r/s",
+            "arn:aws:iam::123456789012:role/r x",
+            "",
+        ] {
+            assert_eq!(role_arn_account(bad), None, "{bad}");
+        }
     }
 
     #[test]

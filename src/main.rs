@@ -57,6 +57,20 @@ enum Command {
         /// Config file (TOML); without it, every source.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Only the sources of this `[[accounts]]` entry (its name or account id).
+        #[arg(long, conflicts_with_all = ["bridge", "trust"])]
+        account: Option<String>,
+        /// The policy of the identity the bridge runs as: sts:AssumeRole on the configured
+        /// roles (and the read-only actions if the ambient account is watched).
+        #[arg(long, conflicts_with = "trust")]
+        bridge: bool,
+        /// The trust policy of this account's role (its name or account id), with its
+        /// ExternalId as a condition; needs --principal.
+        #[arg(long, requires = "principal", value_name = "ACCOUNT")]
+        trust: Option<String>,
+        /// The ARN the bridge runs as (a role, user or account root), trusted by --trust.
+        #[arg(long, value_name = "ARN")]
+        principal: Option<String>,
     },
     /// Print recent runs as trees, straight from AWS (exports nothing, changes no state).
     Runs {
@@ -108,7 +122,14 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PIPELINE_BRIDGE_LOG")
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
+                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into())
+                // The SDK logs STS's refusal as it came (AWS text, unescaped); the bridge logs
+                // the same failure itself, escaped, with what to fix.
+                .add_directive(
+                    "aws_config::sts::assume_role=error"
+                        .parse()
+                        .expect("a valid directive"),
+                ),
         )
         .with_writer(std::io::stderr)
         .with_ansi(log_colours())
@@ -155,9 +176,20 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let code = app::run(cfg, opts, shutdown_signal()).await?;
             Ok(ExitCode::from(code))
         }
-        Command::IamPolicy { config } => {
+        Command::IamPolicy {
+            config,
+            account,
+            bridge,
+            trust,
+            principal,
+        } => {
             let cfg = app::load_config(config.as_deref())?;
-            println!("{}", app::iam_policy(&cfg)?);
+            let what = match (trust, principal) {
+                (Some(account), Some(principal)) => app::PolicyFor::Trust { account, principal },
+                _ if bridge => app::PolicyFor::Bridge,
+                _ => app::PolicyFor::Watched(account),
+            };
+            println!("{}", app::iam_policy(&cfg, &what)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {

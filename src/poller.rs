@@ -12,7 +12,7 @@
 //! scan is done. Its error is logged and counted.
 
 use crate::aws::{self, ApiCounts, AwsError, CallCounter};
-use crate::config::{Config, ExpectationRules, Filters};
+use crate::config::{Config, ExpectationRules, Filters, NameFilter};
 use crate::convert::spans;
 use crate::export::{self, ExportError, MetricSender, MetricSink, TraceSender, TraceSink};
 use crate::model::{PipelineRef, PipelineRun, RunPhase, RunStatus};
@@ -56,12 +56,57 @@ pub fn require_accounts(sources: &[Arc<dyn Source>]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects every enabled source in every configured region (or the ambient one), after
-/// resolving the account of each region.
-pub async fn connect(
-    cfg: &Config,
-    observers: &dyn Fn(&str) -> Vec<Arc<dyn aws::ApiObserver>>,
-) -> anyhow::Result<Vec<Arc<dyn Source>>> {
+/// Who counts the AWS calls of an account (first argument) and region.
+pub type Observers = dyn Fn(&str, &str) -> Vec<Arc<dyn aws::ApiObserver>>;
+
+/// One watched account, as connected: who it is, how it is reached, what is watched in it.
+pub struct Account {
+    /// Its id (from the role ARN, or `sts:GetCallerIdentity` for the ambient credentials).
+    pub id: String,
+    /// The config's name for it, if any.
+    pub name: Option<String>,
+    /// The role assumed in it (`None`: the ambient credentials).
+    pub role_arn: Option<String>,
+    /// Whether an ExternalId is sent with AssumeRole (its value is never shown).
+    pub external_id: bool,
+    /// The role's credentials, for `check` and the held failure (`None`: ambient).
+    pub role: Option<Arc<aws::credentials::RoleCredentials>>,
+    /// Per region: its AWS configuration and call counter (the sources' own).
+    pub regions: Vec<(String, aws_config::SdkConfig, CallCounter)>,
+    /// Its `include`/`exclude` patterns.
+    pub filter: NameFilter,
+}
+
+impl Account {
+    /// `name (id)` or the id, escaped.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{} ({})", Escaped(n), self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// Everything the bridge watches: every account, and every enabled source in each of its
+/// regions.
+pub struct Estate {
+    pub accounts: Vec<Account>,
+    pub sources: Vec<Arc<dyn Source>>,
+}
+
+impl Estate {
+    /// The per-account name filters, by account id.
+    pub fn account_filters(&self) -> BTreeMap<String, NameFilter> {
+        self.accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.filter.clone()))
+            .collect()
+    }
+}
+
+/// The AWS configuration every account starts from: the ambient credentials, with the
+/// config's endpoint, profile, retries and timeouts.
+async fn base_config(cfg: &Config) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     // A throttled call is retried briefly and then left to the next cycle, so one throttled
     // pipeline cannot hold a cycle for long. AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win.
@@ -91,53 +136,167 @@ pub async fn connect(
     if let Some(p) = &cfg.aws.profile {
         loader = loader.profile_name(p);
     }
-    let base = loader.load().await;
-    let regions: Vec<String> = if cfg.aws.regions.is_empty() {
-        vec![base.region().map(|r| r.to_string()).ok_or_else(|| {
+    loader.load().await
+}
+
+/// The `[[accounts]]` entries, or the one implicit entry (the ambient credentials) when the
+/// config lists none.
+fn account_entries(cfg: &Config) -> Vec<crate::config::AccountConfig> {
+    if cfg.accounts.is_empty() {
+        vec![crate::config::AccountConfig {
+            include: vec!["*".into()],
+            ..Default::default()
+        }]
+    } else {
+        cfg.accounts.clone()
+    }
+}
+
+/// How long a role that could not be assumed is not asked again: half a poll interval (so
+/// each cycle tries once), between 1 s and 5 min.
+pub fn role_failure_hold(poll_interval: Duration) -> Duration {
+    (poll_interval / 2).clamp(Duration::from_secs(1), Duration::from_secs(300))
+}
+
+/// Connects every account of the config (or the ambient one), and every enabled source in
+/// each of its regions. Role accounts need no AWS call here (their id is in the role ARN; the
+/// role is assumed on first use, once per account, and renewed before it expires); the
+/// ambient account's id is read once with `sts:GetCallerIdentity`.
+pub async fn connect(cfg: &Config, observers: &Observers) -> anyhow::Result<Estate> {
+    let base = base_config(cfg).await;
+    let ambient_region = || {
+        base.region().map(|r| r.to_string()).ok_or_else(|| {
             anyhow::anyhow!(
                 "no AWS region: set AWS_REGION, a profile region, or `aws.regions` in the config"
             )
-        })?]
-    } else {
-        cfg.aws.regions.clone()
+        })
     };
     let enabled = cfg
         .sources()
         .map_err(|(key, why)| anyhow::anyhow!("config key `{key}`: {why}"))?;
-    let mut out: Vec<Arc<dyn Source>> = Vec::new();
-    for region in regions {
-        let counter = CallCounter::new(observers(&region));
-        let sdk = base
-            .to_builder()
-            .region(aws_config::Region::new(region.clone()))
-            .build();
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let account = match sts.get_caller_identity().send().await {
-            Ok(id) => id.account().unwrap_or(UNKNOWN_ACCOUNT).to_string(),
-            Err(e) => {
-                let e = AwsError::from_sdk("sts", "GetCallerIdentity", &region, e);
-                warn!(error = %Escaped(&e), "cannot resolve the AWS account id; using `unknown`");
-                UNKNOWN_ACCOUNT.to_string()
+    let lookback_ms = i64::try_from(cfg.lookback.as_millis()).unwrap_or(i64::MAX);
+    let (_, _, operation_timeout) = cfg.aws.timeouts();
+    let mut estate = Estate {
+        accounts: Vec::new(),
+        sources: Vec::new(),
+    };
+    for (i, entry) in account_entries(cfg).into_iter().enumerate() {
+        let regions: Vec<String> = if !entry.regions.is_empty() {
+            entry.regions.clone()
+        } else if !cfg.aws.regions.is_empty() {
+            cfg.aws.regions.clone()
+        } else {
+            vec![ambient_region()?]
+        };
+        let first = regions[0].clone();
+        let (id, sdk, role) = match (&entry.role_arn, entry.role_account()) {
+            (Some(arn), Some(id)) => {
+                let role = Arc::new(
+                    aws::credentials::RoleCredentials::new(
+                        &base,
+                        arn,
+                        entry.external_id.as_ref().map(|s| s.expose()),
+                        entry.session_name(),
+                        &first,
+                        observers(id, &first),
+                        role_failure_hold(cfg.poll_interval),
+                    )
+                    .await,
+                );
+                let sdk =
+                    aws::credentials::account_sdk_config(&base, role.clone(), operation_timeout);
+                (id.to_string(), sdk, Some(role))
             }
+            (Some(arn), None) => anyhow::bail!(
+                "accounts[{i}].role_arn: `{}` is not a role ARN",
+                Escaped(arn)
+            ),
+            (None, _) => (
+                ambient_account(&base, &first, observers).await,
+                base.clone(),
+                None,
+            ),
         };
-        let conn = Connection {
-            sdk: &sdk,
-            counter: &counter,
-            account: &account,
-            region: &region,
-            lookback_ms: i64::try_from(cfg.lookback.as_millis()).unwrap_or(i64::MAX),
+        if let Some(other) = estate.accounts.iter().find(|a| a.id == id) {
+            anyhow::bail!(
+                "account {id} is listed twice: accounts[{i}] and {} (its runs would be exported twice)",
+                other.label()
+            );
+        }
+        let filter = entry
+            .filter()
+            .map_err(|(k, why)| anyhow::anyhow!("accounts[{i}].{k}: {why}"))?;
+        let mut account = Account {
+            id,
+            name: entry.name.clone(),
+            role_arn: entry.role_arn.clone(),
+            external_id: entry.external_id.is_some(),
+            role,
+            regions: Vec::new(),
+            filter,
         };
-        for spec in crate::sources::ALL {
-            if enabled.get(spec.key).is_some_and(|c| c.enabled) {
-                out.push(Arc::from((spec.connect)(&conn)));
+        for region in regions {
+            let counter = CallCounter::new(observers(&account.id, &region));
+            let sdk = sdk
+                .to_builder()
+                .region(aws_config::Region::new(region.clone()))
+                .build();
+            let conn = Connection {
+                sdk: &sdk,
+                counter: &counter,
+                account: &account.id,
+                region: &region,
+                lookback_ms,
+            };
+            for spec in crate::sources::ALL {
+                let on = enabled.get(spec.key).is_some_and(|c| c.enabled)
+                    && (entry.sources.is_empty() || entry.sources.iter().any(|s| s == spec.key));
+                if on {
+                    estate.sources.push(Arc::from((spec.connect)(&conn)));
+                }
+            }
+            account.regions.push((region, sdk, counter));
+        }
+        estate.accounts.push(account);
+    }
+    Ok(estate)
+}
+
+/// The ambient credentials' account id (`sts:GetCallerIdentity` once, in `region`), or
+/// [`UNKNOWN_ACCOUNT`].
+async fn ambient_account(
+    base: &aws_config::SdkConfig,
+    region: &str,
+    observers: &Observers,
+) -> String {
+    let counts = Arc::new(ApiCounts::default());
+    let sdk = base
+        .to_builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .interceptor(CallCounter::new(vec![counts.clone()]))
+            .build(),
+    );
+    let account = match sts.get_caller_identity().send().await {
+        Ok(id) => id.account().unwrap_or(UNKNOWN_ACCOUNT).to_string(),
+        Err(e) => {
+            let e = AwsError::from_sdk("sts", "GetCallerIdentity", region, e);
+            warn!(error = %Escaped(&e), "cannot resolve the AWS account id; using `unknown`");
+            UNKNOWN_ACCOUNT.to_string()
+        }
+    };
+    // Counted once the account is known, under it.
+    let obs = observers(&account, region);
+    for ((svc, op, outcome), n) in counts.snapshot() {
+        for _ in 0..n {
+            for o in &obs {
+                o.record(&svc, &op, outcome);
             }
         }
     }
-    Ok(out)
+    account
 }
 
 /// Reads one pipeline's runs: new since `cutoff`, and every run `cp` awaits.
@@ -268,7 +427,7 @@ pub fn targets(filters: &Filters, src: &dyn Source, d: &Discovery) -> Vec<Pipeli
     let key = src.spec().key;
     d.pipelines
         .iter()
-        .filter(|p| filters.matches(key, &p.name))
+        .filter(|p| filters.matches_in(src.account(), key, &p.name))
         .cloned()
         .collect()
 }
@@ -291,9 +450,24 @@ pub struct CycleReport {
     pub trace_export_error: Option<String>,
     pub metric_export_error: Option<String>,
     pub commit_error: Option<String>,
+    /// Per (account, region): pipeline scans that succeeded, and AWS reads (discoveries,
+    /// scans, runs) that failed.
+    pub by_account: BTreeMap<(String, String), (usize, usize)>,
 }
 
 impl CycleReport {
+    fn read(&mut self, account: &str, region: &str, ok: bool) {
+        let e = self
+            .by_account
+            .entry((account.to_string(), region.to_string()))
+            .or_default();
+        if ok {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+
     /// Whether the cycle read AWS: some pipeline's scan succeeded, or nothing failed (no
     /// pipeline to read is no failure). A cycle in which every AWS read failed (expired
     /// credentials, no route to AWS) is not a successful poll: the bridge observes nothing,
@@ -368,6 +542,12 @@ pub struct Poller {
     details: Arc<DetailsCache>,
     /// Set when the collector was unreachable in this cycle: later pipelines do not try.
     collector_down: Option<String>,
+    /// When this poller started: the health of what was never read counts from here.
+    started: Millis,
+    /// Per pipeline key: when its scan last succeeded.
+    last_read: HashMap<String, Millis>,
+    /// Per (account, region): the end of the last cycle that read it.
+    account_read: BTreeMap<(String, String), Millis>,
 }
 
 impl Poller {
@@ -420,11 +600,57 @@ impl Poller {
             api_counts,
             details: Default::default(),
             collector_down: None,
+            started: Millis::now(),
+            last_read: HashMap::new(),
+            account_read: BTreeMap::new(),
             cfg,
         };
+        p.publish_account_health(&[]);
         p.telemetry.set_poll_interval(p.cfg.poll_interval);
         p.publish_gauges(&[]);
         Ok(p)
+    }
+
+    /// Adds the accounts' own include/exclude patterns (by account id; see
+    /// [`Estate::account_filters`]).
+    pub fn with_account_filters(mut self, by_account: BTreeMap<String, NameFilter>) -> Self {
+        self.filters.set_accounts(by_account);
+        self
+    }
+
+    /// Every (account, region) a source watches.
+    fn account_regions(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.sources
+            .iter()
+            .map(|s| (s.account().to_string(), s.region().to_string()))
+            .collect()
+    }
+
+    /// Publishes each account and region's health: the last cycle that read it (the start
+    /// until one did) and its watermark lag, the age of its stalest watched pipeline's last
+    /// successful read.
+    fn publish_account_health(&self, watched: &[PipelineRef]) {
+        let now = Millis::now();
+        let mut health: BTreeMap<(String, String), (i64, f64)> = self
+            .account_regions()
+            .into_iter()
+            .map(|k| {
+                let at = self.account_read.get(&k).copied().unwrap_or(self.started);
+                (k, (at.0, 0.0))
+            })
+            .collect();
+        for p in watched {
+            let read = self
+                .last_read
+                .get(&p.key())
+                .copied()
+                .unwrap_or(self.started);
+            let lag = read.secs_until(now).max(0.0);
+            if let Some(h) = health.get_mut(&(p.account.clone(), p.region.clone())) {
+                h.1 = h.1.max(lag);
+            }
+        }
+        self.telemetry.set_account_health(&health);
     }
 
     /// AWS calls so far, one line.
@@ -440,12 +666,21 @@ impl Poller {
             {
                 continue;
             }
-            if let Err(e) = discover(src.as_ref(), d).await {
-                self.telemetry
-                    .system_error(src.spec().component, &e.error_type());
-                warn!(error = %Escaped(&e), account = %Escaped(src.account()), "discovery failed; keeping the previous list");
-                report.errors.push(e.to_string());
-                report.aws_errors += 1;
+            match discover(src.as_ref(), d).await {
+                // A listing alone does not make the account read: its scans say.
+                Ok(()) => {}
+                Err(e) => {
+                    self.telemetry.system_error(
+                        src.spec().component,
+                        &e.error_type(),
+                        src.account(),
+                        src.region(),
+                    );
+                    warn!(error = %Escaped(&e), account = %Escaped(src.account()), region = %Escaped(src.region()), source = src.spec().key, "discovery failed; keeping the previous list");
+                    report.errors.push(e.to_string());
+                    report.aws_errors += 1;
+                    report.read(src.account(), src.region(), false);
+                }
             }
         }
     }
@@ -555,6 +790,19 @@ impl Poller {
 
         report.in_flight = self.checkpoints.values().map(|c| c.in_flight.len()).sum();
         self.publish_gauges(&watched);
+        // An account and region was read when one of its pipelines was read or nothing of it
+        // failed (the whole cycle's rule, per account): a listing that works while every
+        // pipeline's read is denied is not a read.
+        let end = Millis::now();
+        for k in self.account_regions() {
+            let (ok, failed) = report.by_account.get(&k).copied().unwrap_or_default();
+            if ok > 0 || failed == 0 {
+                self.account_read.insert(k, end);
+            }
+        }
+        let keys: HashSet<String> = watched.iter().map(|p| p.key()).collect();
+        self.last_read.retain(|k, _| keys.contains(k));
+        self.publish_account_health(&watched);
         let pending: usize = self.checkpoints.values().map(|c| c.pending.len()).sum();
         let uncommitted = report
             .not_exported
@@ -607,21 +855,28 @@ impl Poller {
         report: &mut CycleReport,
     ) {
         let name = &pipeline.name;
+        let (account, region) = (pipeline.account.as_str(), pipeline.region.as_str());
         let mut s = match r {
             Ok(s) => {
                 report.scans_ok += 1;
+                report.read(account, region, true);
+                self.last_read.insert(pipeline.key(), Millis::now());
                 s
             }
             Err(e) => {
-                self.telemetry.system_error(component, &e.error_type());
-                warn!(pipeline = %Escaped(name), error = %Escaped(&e), "pipeline skipped this cycle");
+                self.telemetry
+                    .system_error(component, &e.error_type(), account, region);
+                warn!(pipeline = %Escaped(name), account = %Escaped(account), region = %Escaped(region), error = %Escaped(&e), "pipeline skipped this cycle");
                 report.errors.push(e.to_string());
                 report.aws_errors += 1;
+                report.read(account, region, false);
                 return;
             }
         };
         for e in &s.errors {
-            self.telemetry.system_error(component, &e.error_type());
+            report.read(account, region, false);
+            self.telemetry
+                .system_error(component, &e.error_type(), account, region);
             warn!(pipeline = %Escaped(name), error = %Escaped(&e), "skipped a run this cycle");
             report.errors.push(e.to_string());
             report.aws_errors += 1;

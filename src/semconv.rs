@@ -186,6 +186,16 @@ pub const POLL_LAST_SUCCESS: MetricDef = MetricDef {
     unit: "s",
     description: "Unix time at which the last poll cycle completed having read AWS (some pipeline, or nothing failed) and committed its checkpoint.",
 };
+pub const ACCOUNT_POLL_LAST_SUCCESS: MetricDef = MetricDef {
+    name: "pipeline_bridge.account.poll.last_success.timestamp",
+    unit: "s",
+    description: "Unix time of the end of the last poll cycle that read this account and region (one of its pipelines was read, or nothing in it failed); the bridge's start until then.",
+};
+pub const ACCOUNT_WATERMARK_LAG: MetricDef = MetricDef {
+    name: "pipeline_bridge.account.watermark.lag",
+    unit: "s",
+    description: "Seconds since the stalest watched pipeline of this account and region was last read successfully (0 when every one was read in the last cycle).",
+};
 pub const RUNS_PENDING: MetricDef = MetricDef {
     name: "pipeline_bridge.runs.pending",
     unit: "{run}",
@@ -229,6 +239,8 @@ pub const ALL_METRICS: &[MetricDef] = &[
     PIPELINE_MAX_SUCCESS_INTERVAL,
     PIPELINE_INFO,
     POLL_LAST_SUCCESS,
+    ACCOUNT_POLL_LAST_SUCCESS,
+    ACCOUNT_WATERMARK_LAG,
     RUNS_PENDING,
     CHECKPOINT_LAST_COMMIT,
     POLL_INTERVAL,

@@ -70,12 +70,29 @@ struct Gauges {
     last_commit: Option<f64>,
     poll_interval: Option<f64>,
     start_time: Option<f64>,
+    /// Per (account, region): last cycle that read it (Unix s) and its watermark lag (s).
+    account_success: BTreeMap<(String, String), f64>,
+    account_lag: BTreeMap<(String, String), f64>,
     /// Sources' latest-value metrics: metric name → (pipeline key, labels key) → value.
     measures: BTreeMap<&'static str, MeasureSeries>,
 }
 
 fn per_pipeline(m: &BTreeMap<String, (Labels, f64)>) -> Vec<(Labels, f64)> {
     m.values().cloned().collect()
+}
+
+fn per_account(m: &BTreeMap<(String, String), f64>) -> Vec<(Labels, f64)> {
+    m.iter()
+        .map(|((a, r), v)| (account_labels(a, r), *v))
+        .collect()
+}
+
+/// Labels of an account and region's own series.
+fn account_labels(account: &str, region: &str) -> Labels {
+    vec![
+        KeyValue::new(sc::CLOUD_ACCOUNT_ID, account.to_string()),
+        KeyValue::new(sc::CLOUD_REGION, region.to_string()),
+    ]
 }
 
 fn single(v: Option<f64>) -> Vec<(Labels, f64)> {
@@ -248,7 +265,7 @@ impl Telemetry {
             .build();
         // Gauges read from `Gauges` at collection time: per-pipeline maps and single values.
         type Read = fn(&Gauges) -> Vec<(Labels, f64)>;
-        let gauge_reads: [(MetricDef, Read); 10] = [
+        let gauge_reads: [(MetricDef, Read); 12] = [
             (sc::LAST_SUCCESS, |g| per_pipeline(&g.last_success)),
             (sc::LAST_FAILURE, |g| per_pipeline(&g.last_failure)),
             (sc::PIPELINE_SLA, |g| per_pipeline(&g.sla)),
@@ -257,6 +274,10 @@ impl Telemetry {
             }),
             (sc::PIPELINE_INFO, |g| per_pipeline(&g.info)),
             (sc::POLL_LAST_SUCCESS, |g| single(g.poll_last_success)),
+            (sc::ACCOUNT_POLL_LAST_SUCCESS, |g| {
+                per_account(&g.account_success)
+            }),
+            (sc::ACCOUNT_WATERMARK_LAG, |g| per_account(&g.account_lag)),
             (sc::CHECKPOINT_LAST_COMMIT, |g| single(g.last_commit)),
             (sc::RUNS_PENDING, |g| single(Some(g.runs_pending as f64))),
             (sc::POLL_INTERVAL, |g| single(g.poll_interval)),
@@ -637,6 +658,21 @@ impl Telemetry {
         }
     }
 
+    /// Sets an account and region's health: the last cycle that read it (Unix ms) and its
+    /// watermark lag (s). Accounts not in `keep` lose their series.
+    pub fn set_account_health(&self, health: &BTreeMap<(String, String), (i64, f64)>) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.account_success = health
+                .iter()
+                .map(|(k, (at, _))| (k.clone(), *at as f64 / 1000.0))
+                .collect();
+            g.account_lag = health
+                .iter()
+                .map(|(k, (_, lag))| (k.clone(), *lag))
+                .collect();
+        }
+    }
+
     /// Records a successful checkpoint commit (Unix ms).
     pub fn set_commit(&self, at_ms: i64) {
         if let Ok(mut g) = self.gauges.lock() {
@@ -692,13 +728,16 @@ impl Telemetry {
         );
     }
 
-    /// Counts a failed AWS call of a source (`component`: its `SourceSpec::component`).
-    pub fn system_error(&self, component: &str, error_type: &str) {
+    /// Counts a failed AWS call of a source (`component`: its `SourceSpec::component`) in an
+    /// account and region.
+    pub fn system_error(&self, component: &str, error_type: &str, account: &str, region: &str) {
         self.system_errors.add(
             1,
             &[
                 KeyValue::new(sc::CICD_SYSTEM_COMPONENT, component.to_string()),
                 KeyValue::new(sc::ERROR_TYPE, error_type.to_string()),
+                KeyValue::new(sc::CLOUD_ACCOUNT_ID, account.to_string()),
+                KeyValue::new(sc::CLOUD_REGION, region.to_string()),
             ],
         );
     }
@@ -725,10 +764,11 @@ impl Telemetry {
         Ok(rm)
     }
 
-    /// An observer that counts AWS calls of one region.
-    pub fn api_observer(&self, region: &str) -> Arc<dyn ApiObserver> {
+    /// An observer that counts AWS calls of one account and region.
+    pub fn api_observer(&self, account: &str, region: &str) -> Arc<dyn ApiObserver> {
         Arc::new(RegionApiObserver {
             counter: self.api_calls.clone(),
+            account: account.to_string(),
             region: region.to_string(),
         })
     }
@@ -740,12 +780,13 @@ impl Telemetry {
 
 struct RegionApiObserver {
     counter: Counter<u64>,
+    account: String,
     region: String,
 }
 
 impl std::fmt::Debug for RegionApiObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RegionApiObserver({})", self.region)
+        write!(f, "RegionApiObserver({}/{})", self.account, self.region)
     }
 }
 
@@ -758,6 +799,7 @@ impl ApiObserver for RegionApiObserver {
                 KeyValue::new(sc::AWS_OPERATION, operation.to_string()),
                 KeyValue::new(sc::OUTCOME, outcome.as_str()),
                 KeyValue::new(sc::CLOUD_REGION, self.region.clone()),
+                KeyValue::new(sc::CLOUD_ACCOUNT_ID, self.account.clone()),
             ],
         );
     }

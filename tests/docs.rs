@@ -109,6 +109,20 @@ fn example_config_parses() {
 }
 
 #[test]
+fn the_accounts_doc_example_is_a_valid_config() {
+    let doc = read("docs/accounts.md");
+    let block: String = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block")
+        .to_string();
+    let cfg = Config::parse(&block, Path::new("docs/accounts.md")).unwrap();
+    assert_eq!(cfg.accounts.len(), 2);
+    assert_eq!(cfg.accounts[1].role_account(), Some("222222222222"));
+}
+
+#[test]
 fn ids_doc_shows_what_trace_id_prints() {
     use pipeline_otel_bridge::app;
     let doc = read("docs/ids.md");

@@ -990,8 +990,12 @@ fn check_runs_and_config_errors() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
+    // The account line fails (its identity cannot be read); its sources are not probed.
     assert!(
-        stdout.contains("FAIL  glue") && stdout.contains("ListJobs"),
+        stdout.contains("FAIL  account")
+            && stdout.contains("GetCallerIdentity")
+            && stdout.contains("ConnectionError")
+            && !stdout.contains("ok    glue"),
         "{stdout}"
     );
 

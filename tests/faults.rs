@@ -242,8 +242,11 @@ fn a_silent_aws_endpoint_cannot_hang_check_or_run() {
     let st = wait_bounded(&mut child, Duration::from_secs(60), "check");
     let (out, _) = output_of(child);
     assert!(!st.success());
-    assert!(out.contains("FAIL  glue"), "{out}");
-    assert!(out.contains("Timeout"), "{out}");
+    assert!(out.contains("FAIL  account"), "{out}");
+    assert!(
+        out.contains("GetCallerIdentity") && out.contains("Timeout"),
+        "{out}"
+    );
 
     let state = dir.path().join("state");
     let mut child = spawn_bridge(

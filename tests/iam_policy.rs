@@ -71,11 +71,137 @@ fn called_actions() -> BTreeSet<String> {
         assert!(!calls.is_empty(), "{dir}: no SDK call found");
         out.extend(calls.iter().map(|op| format!("{prefix}:{}", pascal(op))));
     }
-    let poller = std::fs::read_to_string(root.join("src/poller.rs")).unwrap();
-    for op in calls_on(&poller, "sts.") {
-        out.insert(format!("sts:{}", pascal(&op)));
+    for file in ["src/poller.rs", "src/app.rs"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for op in calls_on(&text, "sts.") {
+            out.insert(format!("sts:{}", pascal(&op)));
+        }
+    }
+    // The SDK's AssumeRoleProvider calls sts:AssumeRole for each role account.
+    let creds = std::fs::read_to_string(root.join("src/aws/credentials.rs")).unwrap();
+    if creds.contains("AssumeRoleProvider::builder") {
+        out.insert("sts:AssumeRole".to_string());
     }
     out
+}
+
+/// Every action of every statement, with its resource.
+fn statements(policy: &serde_json::Value) -> Vec<(BTreeSet<String>, serde_json::Value)> {
+    assert_eq!(policy["Version"], "2012-10-17");
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| {
+            assert_eq!(st["Effect"], "Allow");
+            let acts = match &st["Action"] {
+                serde_json::Value::String(a) => [a.clone()].into_iter().collect(),
+                v => v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect(),
+            };
+            (acts, st["Resource"].clone())
+        })
+        .collect()
+}
+
+fn policy_args(config: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bridge.toml");
+    std::fs::write(&p, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pipeline-otel-bridge"))
+        .arg("iam-policy")
+        .args(["--config", p.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("the policy is JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+const ROLES: &str = "[[accounts]]\nname = \"analytics\"\n\
+     role_arn = \"arn:aws:iam::222222222222:role/pipeline-otel-bridge-read\"\n\
+     external_id = \"ext-7f3a\"\nregions = [\"eu-west-1\", \"us-east-1\"]\n\
+     [[accounts]]\nrole_arn = \"arn:aws:iam::333333333333:role/reader\"\nsources = [\"step_functions\"]\n";
+
+#[test]
+fn with_roles_the_watched_and_bridge_policies_together_name_every_call_and_nothing_else() {
+    let called = called_actions();
+    assert!(called.contains("sts:AssumeRole"));
+    let watched = policy_args(ROLES, &[]).unwrap();
+    let bridge = policy_args(ROLES, &["--bridge"]).unwrap();
+    let mut all = BTreeSet::new();
+    for (acts, _) in statements(&watched) {
+        all.extend(acts);
+    }
+    let b = statements(&bridge);
+    // Every account is reached through a role: the bridge's identity only assumes them, on
+    // exactly those roles.
+    assert_eq!(b.len(), 1, "{bridge}");
+    assert_eq!(b[0].0, ["sts:AssumeRole".to_string()].into_iter().collect());
+    assert_eq!(
+        b[0].1,
+        serde_json::json!([
+            "arn:aws:iam::222222222222:role/pipeline-otel-bridge-read",
+            "arn:aws:iam::333333333333:role/reader"
+        ])
+    );
+    all.extend(b[0].0.iter().cloned());
+    assert_eq!(all, called);
+    // An account's own policy holds only its sources' actions.
+    let ops = statements(&policy_args(ROLES, &["--account", "333333333333"]).unwrap());
+    assert!(ops[0].0.iter().all(|a| a.starts_with("states:")
+        || a == "glue:GetJobRun"
+        || a == "sts:GetCallerIdentity"));
+    assert!(ops[0].0.contains("states:ListExecutions"));
+    // With the ambient account watched as well, the bridge's identity also reads.
+    let mixed = format!("[[accounts]]\nname = \"home\"\n{ROLES}");
+    let b = statements(&policy_args(&mixed, &["--bridge"]).unwrap());
+    assert_eq!(b.len(), 2);
+    assert!(b[0].0.contains("glue:GetJobRuns") && b[0].1 == "*");
+    let err = policy_args(&mixed, &["--account", "nope"]).unwrap_err();
+    assert!(err.contains("nope") && err.contains("analytics"), "{err}");
+}
+
+#[test]
+fn the_trust_policy_trusts_the_principal_with_the_external_id() {
+    let principal = "arn:aws:iam::111111111111:role/pipeline-otel-bridge";
+    let t = policy_args(ROLES, &["--trust", "analytics", "--principal", principal]).unwrap();
+    let st = &t["Statement"][0];
+    assert_eq!(st["Effect"], "Allow");
+    assert_eq!(st["Action"], "sts:AssumeRole");
+    assert_eq!(st["Principal"]["AWS"], principal);
+    assert_eq!(
+        st["Condition"]["StringEquals"]["sts:ExternalId"],
+        "ext-7f3a"
+    );
+    // No ExternalId configured: no condition.
+    let t = policy_args(
+        ROLES,
+        &["--trust", "333333333333", "--principal", principal],
+    )
+    .unwrap();
+    assert!(t["Statement"][0].get("Condition").is_none(), "{t}");
+    // An assumed-role session ARN cannot be a principal.
+    let err = policy_args(
+        ROLES,
+        &[
+            "--trust",
+            "analytics",
+            "--principal",
+            "arn:aws:sts::111111111111:assumed-role/x/y",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("--principal"), "{err}");
+    // --trust needs --principal.
+    assert!(policy_args(ROLES, &["--trust", "analytics"]).is_err());
 }
 
 fn policy(config: Option<&str>) -> serde_json::Value {
@@ -115,7 +241,13 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
     let called = called_actions();
     assert!(called.contains("glue:GetJobRuns") && called.contains("sts:GetCallerIdentity"));
     let printed = actions(&policy(None));
-    assert_eq!(printed, called);
+    // Without roles nothing is assumed; the policies with roles cover sts:AssumeRole (below).
+    let without_roles: BTreeSet<String> = called
+        .iter()
+        .filter(|a| *a != "sts:AssumeRole")
+        .cloned()
+        .collect();
+    assert_eq!(printed, without_roles);
     // Read-only: no action that changes anything.
     for a in &printed {
         let op = a.split_once(':').unwrap().1;
@@ -131,6 +263,7 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
         .iter()
         .flat_map(|s| s.iam_actions.iter().map(|a| a.to_string()))
         .chain(["sts:GetCallerIdentity".to_string()])
+        .chain([pipeline_otel_bridge::aws::credentials::IAM_ACTION.to_string()])
         .collect();
     assert_eq!(declared, called);
 }

@@ -60,6 +60,8 @@ struct Aws {
     runs: BTreeMap<String, FakeRun>,
     /// Runs read by id (awaited runs the listing did not return).
     gets: Vec<String>,
+    /// Every listing fails (a denied account).
+    deny_list: bool,
 }
 
 /// A source with one pipeline whose runs live in `aws`.
@@ -70,8 +72,12 @@ struct FakeSource {
 
 impl FakeSource {
     fn new(aws: Arc<Mutex<Aws>>) -> Self {
+        Self::in_account(aws, "123456789012")
+    }
+
+    fn in_account(aws: Arc<Mutex<Aws>>, account: &str) -> Self {
         FakeSource {
-            pipeline: PipelineRef::new(KIND, "123456789012", "eu-west-1", "etl", "arn:fake:etl"),
+            pipeline: PipelineRef::new(KIND, account, "eu-west-1", "etl", "arn:fake:etl"),
             aws,
         }
     }
@@ -97,6 +103,12 @@ impl RunSource for Runs<'_> {
 
     async fn list(&self, since: Millis) -> Result<Vec<Self::Record>, AwsError> {
         let aws = self.aws.lock().unwrap();
+        if aws.deny_list {
+            return Err(AwsError {
+                code: "AccessDeniedException".into(),
+                ..error("ListRuns")
+            });
+        }
         Ok(aws
             .runs
             .iter()
@@ -509,7 +521,7 @@ async fn a_failed_detail_read_is_retried_and_not_left_behind() {
     assert_eq!(ids(&r, true), ["new"]);
     assert_eq!(r.aws_errors, 1);
     // An AWS fault, counted under the source's component.
-    let aws = "cicd_system_errors_total{cicd_system_component=\"fake\",error_type=\"InternalServerException\"}";
+    let aws = "cicd_system_errors_total{cicd_system_component=\"fake\",cloud_account_id=\"123456789012\",cloud_region=\"eu-west-1\",error_type=\"InternalServerException\"}";
     assert_eq!(h.metric(aws), 1.0);
     let cp = h.committed();
     assert!(
@@ -557,4 +569,116 @@ async fn a_run_aws_no_longer_knows_is_dropped() {
     h.cycle(T0 + 2 * MIN).await;
     assert_eq!(h.aws.lock().unwrap().gets, ["long"]);
     assert_eq!(h.offered("long"), 0);
+}
+
+/// The value of a series of `metric` whose labels include `account` (None when absent).
+fn account_metric(telemetry: &Telemetry, metric: &str, account: &str) -> Option<f64> {
+    let text = pipeline_otel_bridge::export::prometheus::render(&telemetry.collect().unwrap());
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l.contains(&format!("cloud_account_id=\"{account}\"")))
+        .find_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+}
+
+/// Invariant: an account whose reads fail holds back no other account's runs, and only its own
+/// health ages: its last read stays at the bridge's start and its watermark lag grows, while
+/// the other account's last read is this cycle and its lag is 0. An account's own exclude
+/// patterns keep its pipelines out, and only its.
+#[tokio::test]
+async fn a_denied_account_holds_back_no_other_and_only_its_health_ages() {
+    let run = |id: &str| (id.to_string(), ended(T0 - 10 * MIN, T0 - 5 * MIN));
+    let good = Arc::new(Mutex::new(Aws {
+        runs: [run("good-1")].into_iter().collect(),
+        ..Aws::default()
+    }));
+    let denied = Arc::new(Mutex::new(Aws {
+        runs: [run("denied-1")].into_iter().collect(),
+        deny_list: true,
+        ..Aws::default()
+    }));
+    let filtered = Arc::new(Mutex::new(Aws {
+        runs: [run("filtered-1")].into_iter().collect(),
+        ..Aws::default()
+    }));
+    let received = Arc::new(Mutex::new(Received::default()));
+    let telemetry = Telemetry::new(Resource::builder_empty().build());
+    let sources: Vec<Arc<dyn Source>> = vec![
+        Arc::new(FakeSource::in_account(good.clone(), "111111111111")),
+        Arc::new(FakeSource::in_account(denied.clone(), "222222222222")),
+        Arc::new(FakeSource::in_account(filtered, "333333333333")),
+    ];
+    let exclude_etl = Config::parse(
+        "[[accounts]]\nrole_arn = \"arn:aws:iam::333333333333:role/r\"\nexclude = [\"etl\"]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap()
+    .accounts[0]
+        .filter()
+        .unwrap();
+    let mut poller = Poller::with_sinks(
+        Config::default(),
+        sources,
+        (Box::new(MemStore::default()), BTreeMap::new()),
+        telemetry.clone(),
+        Arc::new(ApiCounts::default()),
+        (
+            Box::new(FakeTraces {
+                mode: Arc::new(Mutex::new(Collector::Ack)),
+                received: received.clone(),
+            }),
+            Box::new(NoMetrics),
+        ),
+    )
+    .unwrap()
+    .with_account_filters(
+        [("333333333333".to_string(), exclude_etl)]
+            .into_iter()
+            .collect(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let r = poller.cycle(Millis(T0)).await;
+    assert_eq!(ids(&r, true), ["good-1"], "{:?}", r.errors);
+    assert_eq!(r.aws_errors, 1);
+    assert_eq!(r.pipelines, 2, "the excluded pipeline is not watched");
+    let last = |a: &str| {
+        account_metric(
+            &telemetry,
+            "pipeline_bridge_account_poll_last_success_timestamp_seconds",
+            a,
+        )
+        .unwrap_or_else(|| panic!("no health for {a}"))
+    };
+    let lag = |a: &str| {
+        account_metric(
+            &telemetry,
+            "pipeline_bridge_account_watermark_lag_seconds",
+            a,
+        )
+        .unwrap()
+    };
+    assert!(
+        last("111111111111") >= last("222222222222") + 0.03,
+        "{} {}",
+        last("111111111111"),
+        last("222222222222")
+    );
+    assert_eq!(lag("111111111111"), 0.0);
+    assert!(lag("222222222222") >= 0.03, "{}", lag("222222222222"));
+    // An account with nothing watched in it read fine.
+    assert!(last("333333333333") >= last("111111111111"));
+    assert_eq!(lag("333333333333"), 0.0);
+    // The denied account's failures are counted under it.
+    let errors = account_metric(&telemetry, "cicd_system_errors_total", "222222222222");
+    assert_eq!(errors, Some(1.0));
+    assert_eq!(
+        account_metric(&telemetry, "cicd_system_errors_total", "111111111111"),
+        None
+    );
+
+    // Access comes back: its run is exported and its health is current again.
+    denied.lock().unwrap().deny_list = false;
+    let r = poller.cycle(Millis(T0 + MIN)).await;
+    assert_eq!(ids(&r, true), ["denied-1"]);
+    assert_eq!(lag("222222222222"), 0.0);
+    assert!(last("222222222222") >= last("111111111111"));
+    assert_eq!(good.lock().unwrap().gets.len(), 0);
 }

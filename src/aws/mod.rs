@@ -1,6 +1,8 @@
 //! What every source shares to reach AWS: API call counting, errors, paging helpers. Each
 //! source's own `aws.rs` makes its calls and maps SDK responses to its records.
 
+pub mod credentials;
+
 use crate::errors::error_chain;
 use crate::records::Millis;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -151,6 +153,10 @@ pub fn is_throttle_code(s: &str) -> bool {
     .any(|c| s.contains(c))
 }
 
+/// The `code` (and `error.type`) of a call that failed because the account's role could not be
+/// assumed.
+pub const ASSUME_ROLE_FAILED: &str = "AssumeRoleFailed";
+
 /// What went wrong calling AWS, with enough context to act on.
 #[derive(Debug, Clone, thiserror::Error)]
 /// Its Display escapes what came from AWS (code, message, region), so no `{e}` can carry a
@@ -180,9 +186,25 @@ impl AwsError {
     ) -> Self
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-        R: fmt::Debug,
+        R: fmt::Debug + 'static,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
+        // The account's role could not be assumed: that, not the call, is what failed.
+        if let Some(r) = credentials::role_error_in(&err) {
+            return AwsError {
+                service,
+                operation,
+                region: region.to_string(),
+                code: ASSUME_ROLE_FAILED.to_string(),
+                message: format!(
+                    "cannot assume role {} ({}: {}); fix: {}",
+                    r.role_arn,
+                    r.code,
+                    r.message,
+                    r.fix()
+                ),
+            };
+        }
         let (code, message) = match &err {
             SdkError::ServiceError(e) => (
                 e.err().code().unwrap_or("ServiceError").to_string(),
