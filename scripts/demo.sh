@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a local AWS emulator (moto) with sample Glue jobs and Step Functions state
-# machines (some failing), the bridge polling it, and every run shown as a tree.
+# machines (some failing) in one account and Glue jobs in a second account reached through a
+# role with an ExternalId (examples/demo.toml), the bridge polling both, every run shown as a tree.
 # Traces and metrics also go over OTLP to whatever collector listens on
 # OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4317); with --with-collector the demo starts
 # one (rotel) and prints what it received.
@@ -47,11 +48,11 @@ fi
 
 echo
 echo "== pipeline-otel-bridge check"
-"$BRIDGE" check
+"$BRIDGE" check --config examples/demo.toml
 echo
 echo "== pipeline-otel-bridge run --once --print   (one poll cycle: every finished run, as a tree)"
 exported=1
-if ! "$BRIDGE" run --once --print --state "$tmp/state"; then
+if ! "$BRIDGE" run --once --print --config examples/demo.toml --state "$tmp/state"; then
   exported=0
   echo
   echo "(No OTLP collector acknowledged at ${OTEL_EXPORTER_OTLP_ENDPOINT:-http://localhost:4317}: the runs stay"
@@ -59,7 +60,7 @@ if ! "$BRIDGE" run --once --print --state "$tmp/state"; then
   echo " there, or run 'scripts/demo.sh --with-collector'.)"
   echo
   echo "== pipeline-otel-bridge runs --since 24h   (the same runs as trees, read straight from AWS; exports nothing)"
-  "$BRIDGE" runs --since 24h
+  "$BRIDGE" runs --since 24h --config examples/demo.toml
 fi
 
 running="$("$VENV/bin/python" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(next(r["JobRunId"] for j in s["glue"] for r in j["Runs"] if r["JobRunState"]=="RUNNING"))' "$tmp/seed.json")"
@@ -77,7 +78,7 @@ body = {"JobName": "clickstream-hourly", "RunId": sys.argv[2], "fields": {
 urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_inject/glue-job-run",
     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}))
 PY
-"$BRIDGE" run --once --print --state "$tmp/state" || true
+"$BRIDGE" run --once --print --config examples/demo.toml --state "$tmp/state" || true
 
 if [ "$with_collector" = 1 ]; then
   sleep 1

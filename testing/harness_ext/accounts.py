@@ -309,3 +309,59 @@ ROUTES = {
     "/_inject/sts-calls": ("GET", _sts_calls),
     "/_inject/accounts-clear": ("POST", _accounts_clear),
 }
+
+
+# The demo's second account: reached through a role with an ExternalId (examples/demo.toml),
+# with Glue jobs in two regions.
+DEMO_ACCOUNT = "222222222222"
+DEMO_ROLE = f"arn:aws:iam::{DEMO_ACCOUNT}:role/pipeline-otel-bridge-read"
+DEMO_EXTERNAL_ID = "demo-7f3a9c"
+_DEMO_JOBS = [
+    # region, job, [(state, started seconds ago, duration, error)]
+    ("us-east-1", "events-enrich", [
+        ("SUCCEEDED", 5400, 610, None),
+        ("FAILED", 1800, 95, "IllegalArgumentException: schema mismatch in s3://analytics-events/raw/"),
+    ]),
+    ("eu-west-1", "sessions-eu", [("SUCCEEDED", 2700, 420, None)]),
+]
+
+
+def seed(endpoint: str, scenario: str) -> dict[str, Any] | None:
+    """Demo only: Glue jobs in a second account (reached by assuming DEMO_ROLE), whose role
+    requires DEMO_EXTERNAL_ID."""
+    if scenario != "demo":
+        return None
+    import time
+
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{DEMO_ACCOUNT}:role/seed",
+                            RoleSessionName="seed")["Credentials"]
+    now = float(int(time.time()))
+    out = []
+    for region, name, runs in _DEMO_JOBS:
+        glue = boto3.client("glue", endpoint_url=endpoint, region_name=region,
+                            aws_access_key_id=creds["AccessKeyId"],
+                            aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds["SessionToken"])
+        try:
+            glue.get_job(JobName=name)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_job(Name=name, Role=f"arn:aws:iam::{DEMO_ACCOUNT}:role/glue",
+                            Command={"Name": "glueetl", "ScriptLocation": f"s3://analytics-code/{name}.py"},
+                            GlueVersion="4.0", WorkerType="G.1X", NumberOfWorkers=4)
+        for n, (state, ago, duration, error) in enumerate(runs, start=1):
+            fields: dict[str, Any] = {
+                "JobRunState": state, "StartedOn": now - ago, "CompletedOn": now - ago + duration,
+                "ExecutionTime": duration - 5, "DPUSeconds": duration * 4.0,
+            }
+            if error:
+                fields["ErrorMessage"] = error
+            moto_harness._inject_job_run_create(
+                {"AccountId": DEMO_ACCOUNT, "Region": region, "JobName": name,
+                 "RunId": f"jr_{name}_{n}", "fields": fields}, None)
+        out.append({"Account": DEMO_ACCOUNT, "Region": region, "JobName": name})
+    _external_id({"RoleArn": DEMO_ROLE, "ExternalId": DEMO_EXTERNAL_ID}, None)
+    return {"accounts": out}
