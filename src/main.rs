@@ -69,7 +69,7 @@ enum Command {
         #[arg(long, requires = "principal", value_name = "ACCOUNT")]
         trust: Option<String>,
         /// The ARN the bridge runs as (a role, user or account root), trusted by --trust.
-        #[arg(long, value_name = "ARN")]
+        #[arg(long, value_name = "ARN", requires = "trust")]
         principal: Option<String>,
     },
     /// Print recent runs as trees, straight from AWS (exports nothing, changes no state).
@@ -119,20 +119,29 @@ fn log_colours() -> bool {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PIPELINE_BRIDGE_LOG")
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into())
-                // The SDK logs STS's refusal as it came (AWS text, unescaped); the bridge logs
-                // the same failure itself, escaped, with what to fix.
-                .add_directive(
-                    "aws_config::sts::assume_role=error"
-                        .parse()
-                        .expect("a valid directive"),
-                ),
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPELINE_BRIDGE_LOG")
+        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into())
+        // The SDK logs STS's refusal as it came (AWS text, unescaped); the bridge logs the same
+        // failure itself, escaped, with what to fix.
+        .add_directive(
+            "aws_config::sts::assume_role=error"
+                .parse()
+                .expect("a valid directive"),
+        );
+    // The SDK's trace level logs whole requests (an AssumeRole carries the ExternalId) and
+    // responses (credentials, unescaped AWS text): never, whatever the filter says.
+    let no_wire = tracing_subscriber::filter::filter_fn(|m| {
+        !(*m.level() == tracing::Level::TRACE && m.target().starts_with("aws_"))
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(log_colours())
+                .with_filter(filter)
+                .with_filter(no_wire),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colours())
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {

@@ -81,8 +81,8 @@ impl Account {
     /// `name (id)` or the id, escaped.
     pub fn label(&self) -> String {
         match &self.name {
-            Some(n) => format!("{} ({})", Escaped(n), self.id),
-            None => self.id.clone(),
+            Some(n) => format!("{} ({})", Escaped(n), Escaped(&self.id)),
+            None => Escaped(&self.id).to_string(),
         }
     }
 }
@@ -200,6 +200,7 @@ pub async fn connect(cfg: &Config, observers: &Observers) -> anyhow::Result<Esta
                         &first,
                         observers(id, &first),
                         role_failure_hold(cfg.poll_interval),
+                        (cfg.aws.timeouts().0, cfg.aws.timeouts().1),
                     )
                     .await,
                 );
@@ -219,7 +220,8 @@ pub async fn connect(cfg: &Config, observers: &Observers) -> anyhow::Result<Esta
         };
         if let Some(other) = estate.accounts.iter().find(|a| a.id == id) {
             anyhow::bail!(
-                "account {id} is listed twice: accounts[{i}] and {} (its runs would be exported twice)",
+                "account {} is listed twice: accounts[{i}] and {} (its runs would be exported twice)",
+                Escaped(&id),
                 other.label()
             );
         }
@@ -548,6 +550,9 @@ pub struct Poller {
     last_read: HashMap<String, Millis>,
     /// Per (account, region): the end of the last cycle that read it.
     account_read: BTreeMap<(String, String), Millis>,
+    /// Sources (by index) whose last discovery failed, and when each last succeeded.
+    discovery_failing: HashSet<usize>,
+    discovered_at: HashMap<usize, Millis>,
 }
 
 impl Poller {
@@ -603,6 +608,8 @@ impl Poller {
             started: Millis::now(),
             last_read: HashMap::new(),
             account_read: BTreeMap::new(),
+            discovery_failing: HashSet::new(),
+            discovered_at: HashMap::new(),
             cfg,
         };
         p.publish_account_health(&[]);
@@ -639,15 +646,26 @@ impl Poller {
                 (k, (at.0, 0.0))
             })
             .collect();
+        let mut age = |account: &str, region: &str, read: Millis| {
+            let lag = read.secs_until(now).max(0.0);
+            if let Some(h) = health.get_mut(&(account.to_string(), region.to_string())) {
+                h.1 = h.1.max(lag);
+            }
+        };
         for p in watched {
             let read = self
                 .last_read
                 .get(&p.key())
                 .copied()
                 .unwrap_or(self.started);
-            let lag = read.secs_until(now).max(0.0);
-            if let Some(h) = health.get_mut(&(p.account.clone(), p.region.clone())) {
-                h.1 = h.1.max(lag);
+            age(&p.account, &p.region, read);
+        }
+        // A source whose pipeline list cannot be read (a refused role, a missing List
+        // permission) lags since its list was last read.
+        for i in &self.discovery_failing {
+            if let Some(src) = self.sources.get(*i) {
+                let read = self.discovered_at.get(i).copied().unwrap_or(self.started);
+                age(src.account(), src.region(), read);
             }
         }
         self.telemetry.set_account_health(&health);
@@ -658,18 +676,38 @@ impl Poller {
         self.api_counts.summary()
     }
 
+    /// Refreshes the pipeline lists that are due, `concurrency` at a time, so a slow or
+    /// silent account or region holds up no other's.
     async fn refresh_discovery(&mut self, report: &mut CycleReport) {
-        for (i, src) in self.sources.iter().enumerate() {
+        let interval = self.cfg.discovery_interval;
+        let due: Vec<(usize, Arc<dyn Source>)> = (self.sources.iter().enumerate())
+            .filter(|(i, _)| {
+                self.discovery
+                    .get(i)
+                    .and_then(|d| d.fetched)
+                    .is_none_or(|t| t.elapsed() >= interval)
+            })
+            .map(|(i, s)| (i, s.clone()))
+            .collect();
+        let results: Vec<_> = futures::stream::iter(due.into_iter().map(|(i, src)| async move {
+            let r = src.discover().await;
+            (i, src, r)
+        }))
+        .buffer_unordered(self.cfg.concurrency)
+        .collect()
+        .await;
+        for (i, src, r) in results {
             let d = self.discovery.entry(i).or_default();
-            if d.fetched
-                .is_some_and(|t| t.elapsed() < self.cfg.discovery_interval)
-            {
-                continue;
-            }
-            match discover(src.as_ref(), d).await {
+            match r {
                 // A listing alone does not make the account read: its scans say.
-                Ok(()) => {}
+                Ok(pipelines) => {
+                    d.pipelines = pipelines;
+                    d.fetched = Some(Instant::now());
+                    self.discovery_failing.remove(&i);
+                    self.discovered_at.insert(i, Millis::now());
+                }
                 Err(e) => {
+                    self.discovery_failing.insert(i);
                     self.telemetry.system_error(
                         src.spec().component,
                         &e.error_type(),

