@@ -382,11 +382,19 @@ pub fn iam_policy(cfg: &Config, what: &PolicyFor) -> anyhow::Result<String> {
             .filter(|s| only.is_empty() || only.iter().any(|k| k == s.key))
             .collect()
     };
+    let tags = cfg.reads_tags();
     let read = |specs: &[&'static crate::sources::SourceSpec]| {
+        let mut actions = crate::sources::iam_actions(specs);
+        if tags {
+            // The config reads resource tags (owners, tag filters): each source's tag call.
+            actions.extend(specs.iter().flat_map(|s| s.tag_actions.iter().copied()));
+            actions.sort_unstable();
+            actions.dedup();
+        }
         serde_json::json!({
             "Sid": "PipelineOtelBridgeReadOnly",
             "Effect": "Allow",
-            "Action": crate::sources::iam_actions(specs),
+            "Action": actions,
             "Resource": "*",
         })
     };

@@ -43,6 +43,8 @@ pub struct Config {
     /// The AWS accounts to watch (`[[accounts]]`); none: the ambient credentials' account, in
     /// `aws.regions` (or the ambient region).
     pub accounts: Vec<AccountConfig>,
+    /// Owners from AWS resource tags (`[ownership]`).
+    pub ownership: Ownership,
     /// Every other top-level key, as written: the sources' tables, checked and read by
     /// [`Config::sources`] (an unknown key is an error).
     #[serde(flatten)]
@@ -78,6 +80,108 @@ pub struct PipelineSettings {
     pub failure_severity: Option<FailureSeverity>,
 }
 
+/// `[ownership]`: which resource tags name a pipeline's team and project, and whether they or
+/// the `[[pipelines]]` patterns win.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ownership {
+    /// Tag keys naming the owning team, in order: the first one a resource has wins (e.g.
+    /// `["team", "owner"]`). Empty (the default): no team from tags.
+    pub team_tags: Vec<String>,
+    /// Tag keys naming the project, in order.
+    pub project_tags: Vec<String>,
+    /// `tags` (the default): a tag wins over a `[[pipelines]]` pattern's `team`/`project`,
+    /// which then only fill in for resources without the tag. `config`: the patterns win.
+    pub prefer: Option<Prefer>,
+    /// The team of a pipeline with none from tags or patterns (default: none, the
+    /// Alertmanager's default route).
+    pub default_team: Option<String>,
+}
+
+/// `ownership.prefer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefer {
+    #[default]
+    Tags,
+    Config,
+}
+
+impl Ownership {
+    /// The team and project of a pipeline with these tags, given what the `[[pipelines]]`
+    /// patterns say (`e`): by `prefer`, then `default_team`.
+    pub fn apply(&self, e: &mut Expectations, tags: &BTreeMap<String, String>) {
+        let from = |keys: &[String]| {
+            keys.iter()
+                .find_map(|k| tags.get(k).filter(|v| !v.trim().is_empty()).cloned())
+        };
+        let (team, project) = (from(&self.team_tags), from(&self.project_tags));
+        match self.prefer.unwrap_or_default() {
+            Prefer::Tags => {
+                e.team = team.or(e.team.take());
+                e.project = project.or(e.project.take());
+            }
+            Prefer::Config => {
+                e.team = e.team.take().or(team);
+                e.project = e.project.take().or(project);
+            }
+        }
+        if e.team.is_none() {
+            e.team = self.default_team.clone();
+        }
+    }
+
+    /// Whether tags name owners (so they are read).
+    pub fn uses_tags(&self) -> bool {
+        !self.team_tags.is_empty() || !self.project_tags.is_empty()
+    }
+}
+
+/// Compiled `include_tags`/`exclude_tags`: `key=value` (the value a glob), `key=*` or `key`
+/// (the tag is set).
+#[derive(Debug, Clone, Default)]
+pub struct TagFilter {
+    include: Vec<(String, globset::GlobMatcher)>,
+    exclude: Vec<(String, globset::GlobMatcher)>,
+}
+
+impl TagFilter {
+    /// Compiles the two lists; the error names the list and the entry.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Self, (&'static str, String)> {
+        let build = |key: &'static str, items: &[String]| {
+            items
+                .iter()
+                .map(|item| {
+                    let (k, v) = item.split_once('=').unwrap_or((item.as_str(), "*"));
+                    if k.trim().is_empty() {
+                        return Err((key, format!("`{item}`: expected `key=value` or `key`")));
+                    }
+                    let g = Glob::new(v)
+                        .map_err(|e| (key, format!("`{item}`: bad value pattern: {e}")))?;
+                    Ok((k.trim().to_string(), g.compile_matcher()))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(TagFilter {
+            include: build("include_tags", include)?,
+            exclude: build("exclude_tags", exclude)?,
+        })
+    }
+
+    /// Whether the filter needs tags at all.
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    /// A pipeline with these tags passes: some `include_tags` entry matches (or there is
+    /// none) and no `exclude_tags` entry does.
+    pub fn matches(&self, tags: &BTreeMap<String, String>) -> bool {
+        let hit =
+            |(k, g): &(String, globset::GlobMatcher)| tags.get(k).is_some_and(|v| g.is_match(v));
+        (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+    }
+}
+
 /// One `[[accounts]]` entry: an AWS account watched through a role it trusts the bridge to
 /// assume, or (without `role_arn`) through the ambient credentials.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -110,6 +214,12 @@ pub struct AccountConfig {
     /// Glob patterns on pipeline names; a match excludes the pipeline in this account.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Resource tags a pipeline in this account must have one of (`key=value` or `key`).
+    #[serde(default)]
+    pub include_tags: Vec<String>,
+    /// Resource tags that exclude a pipeline in this account.
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
 }
 
 fn match_all() -> Vec<String> {
@@ -160,6 +270,8 @@ impl AccountConfig {
             enabled: true,
             include: self.include.clone(),
             exclude: self.exclude.clone(),
+            include_tags: self.include_tags.clone(),
+            exclude_tags: self.exclude_tags.clone(),
         }
         .filter()
     }
@@ -285,6 +397,7 @@ impl Default for Config {
             otlp: OtlpConfig::default(),
             pipelines: Vec::new(),
             accounts: Vec::new(),
+            ownership: Ownership::default(),
             source_tables: BTreeMap::new(),
         }
     }
@@ -340,6 +453,11 @@ pub struct SourceConfig {
     pub include: Vec<String>,
     /// Glob patterns on the pipeline name; a match excludes the pipeline even if included.
     pub exclude: Vec<String>,
+    /// Resource tags a watched pipeline must have one of (`key=value`, value a glob, or `key`);
+    /// empty: no condition.
+    pub include_tags: Vec<String>,
+    /// Resource tags that exclude a pipeline (`key=value` or `key`).
+    pub exclude_tags: Vec<String>,
 }
 
 impl Default for SourceConfig {
@@ -348,6 +466,8 @@ impl Default for SourceConfig {
             enabled: true,
             include: vec!["*".to_string()],
             exclude: Vec::new(),
+            include_tags: Vec::new(),
+            exclude_tags: Vec::new(),
         }
     }
 }
@@ -357,6 +477,8 @@ impl Default for SourceConfig {
 pub struct NameFilter {
     include: GlobSet,
     exclude: GlobSet,
+    /// `include_tags`/`exclude_tags`.
+    pub tags: TagFilter,
 }
 
 impl NameFilter {
@@ -384,6 +506,29 @@ impl Filters {
     /// filter and the account's both let it through.
     pub fn matches_in(&self, account: &str, key: &str, name: &str) -> bool {
         self.matches(key, name) && self.by_account.get(account).is_none_or(|f| f.matches(name))
+    }
+
+    /// Whether a pipeline's tags pass its source's and its account's tag filters (a pipeline
+    /// whose tags are unknown has none).
+    pub fn tags_match(&self, account: &str, key: &str, tags: &BTreeMap<String, String>) -> bool {
+        let src = self
+            .by_source
+            .get(key)
+            .and_then(|f| f.as_ref())
+            .is_none_or(|f| f.tags.matches(tags));
+        src && self
+            .by_account
+            .get(account)
+            .is_none_or(|f| f.tags.matches(tags))
+    }
+
+    /// Whether any source or account filters by tag.
+    pub fn uses_tags(&self) -> bool {
+        self.by_source
+            .values()
+            .flatten()
+            .any(|f| !f.tags.is_empty())
+            || self.by_account.values().any(|f| !f.tags.is_empty())
     }
 
     /// Whether the source `key` watches the pipeline `name`: the source is enabled and the
@@ -679,6 +824,28 @@ impl Config {
         at_most("otlp.timeout", self.otlp.timeout, limits::OTLP_TIMEOUT, "")?;
         check_regions(&self.aws.regions, "aws.regions", &invalid)?;
         self.validate_accounts(&invalid)?;
+        for (key, list) in [
+            ("ownership.team_tags", &self.ownership.team_tags),
+            ("ownership.project_tags", &self.ownership.project_tags),
+        ] {
+            if list.iter().any(|k| k.trim().is_empty() || k.len() > 128) {
+                return Err(invalid(
+                    key,
+                    "a tag key is empty or longer than 128 characters".into(),
+                ));
+            }
+        }
+        if self
+            .ownership
+            .default_team
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(invalid(
+                "ownership.default_team",
+                "is empty; leave it out for no default team".into(),
+            ));
+        }
         for (key, d) in [
             ("aws.connect_timeout", self.aws.connect_timeout),
             ("aws.read_timeout", self.aws.read_timeout),
@@ -916,6 +1083,17 @@ impl Config {
             .collect())
     }
 
+    /// Whether the bridge reads resource tags: they name owners (`[ownership]`) or filter
+    /// pipelines (`include_tags`/`exclude_tags` of a source or an account).
+    pub fn reads_tags(&self) -> bool {
+        self.ownership.uses_tags()
+            || self.filters().is_ok_and(|f| f.uses_tags())
+            || self
+                .accounts
+                .iter()
+                .any(|a| !a.include_tags.is_empty() || !a.exclude_tags.is_empty())
+    }
+
     /// Whether the source with config key `key` is enabled.
     pub fn source_enabled(&self, key: &str) -> bool {
         self.sources()
@@ -961,6 +1139,7 @@ impl SourceConfig {
         Ok(NameFilter {
             include: build("include", &self.include)?,
             exclude: build("exclude", &self.exclude)?,
+            tags: TagFilter::new(&self.include_tags, &self.exclude_tags)?,
         })
     }
 }
@@ -1194,6 +1373,113 @@ mod tests {
             &["accounts[0].include"],
         );
         bad("[[accounts]]\nrole = \"x\"\n", &["role"]);
+    }
+
+    #[test]
+    fn ownership_takes_tags_then_patterns_then_the_default() {
+        let c = parse(
+            "[ownership]\nteam_tags = [\"team\", \"owner\"]\nproject_tags = [\"project\"]\n\
+             default_team = \"platform\"\n[[pipelines]]\nmatch = \"*\"\nteam = \"data\"\n",
+        )
+        .unwrap();
+        let tags = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let owner = |c: &Config, t: &BTreeMap<String, String>| {
+            let mut e = c.expectations().for_pipeline("glue-job", "x");
+            c.ownership.apply(&mut e, t);
+            (e.team, e.project)
+        };
+        assert_eq!(
+            owner(
+                &c,
+                &tags(&[("owner", "b"), ("team", "a"), ("project", "p")])
+            ),
+            (Some("a".into()), Some("p".into()))
+        );
+        assert_eq!(
+            owner(&c, &tags(&[("owner", "b")])),
+            (Some("b".into()), None)
+        );
+        assert_eq!(
+            owner(&c, &tags(&[("team", " ")])),
+            (Some("data".into()), None)
+        );
+        let mut c2 = c.clone();
+        c2.ownership.prefer = Some(Prefer::Config);
+        assert_eq!(
+            owner(&c2, &tags(&[("team", "a")])),
+            (Some("data".into()), None)
+        );
+        c2.pipelines.clear();
+        assert_eq!(owner(&c2, &tags(&[])), (Some("platform".into()), None));
+        let e = parse("[ownership]\nteam_tags = [\"\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ownership.team_tags") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = parse("[ownership]\nprefer = \"both\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prefer"), "{e}");
+        let e = parse("[glue]\ninclude_tags = [\"=x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("glue.include_tags"), "{e}");
+    }
+
+    #[test]
+    fn tag_filters_include_and_exclude() {
+        let f = TagFilter::new(
+            &["env=prod*".into(), "critical".into()],
+            &["lifecycle=retired".into()],
+        )
+        .unwrap();
+        let t = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(f.matches(&t(&[("env", "production")])));
+        assert!(f.matches(&t(&[("critical", "")])));
+        assert!(!f.matches(&t(&[("env", "dev")])));
+        assert!(!f.matches(&t(&[("env", "prod"), ("lifecycle", "retired")])));
+        assert!(!f.matches(&t(&[])), "unknown tags do not pass an include");
+        assert!(TagFilter::new(&[], &[]).unwrap().matches(&t(&[])));
+    }
+
+    #[test]
+    fn tag_filters_apply_per_source_and_per_account() {
+        let c = parse(
+            "[glue]\nexclude_tags = [\"env=dev\"]\n[[accounts]]\nname = \"home\"\n\
+             [[accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/r\"\ninclude_tags = [\"team\"]\n",
+        )
+        .unwrap();
+        assert!(c.reads_tags());
+        let mut f = c.filters().unwrap();
+        f.set_accounts(
+            [("222222222222".to_string(), c.accounts[1].filter().unwrap())]
+                .into_iter()
+                .collect(),
+        );
+        let t = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        // The ambient account has no tag condition of its own; glue's exclude applies everywhere.
+        assert!(f.tags_match("111111111111", "glue", &t(&[])));
+        assert!(!f.tags_match("111111111111", "glue", &t(&[("env", "dev")])));
+        assert!(f.tags_match("111111111111", "step_functions", &t(&[("env", "dev")])));
+        // The role account watches only tagged pipelines.
+        assert!(!f.tags_match("222222222222", "step_functions", &t(&[])));
+        assert!(f.tags_match("222222222222", "step_functions", &t(&[("team", "a")])));
+        assert!(!f.tags_match("222222222222", "glue", &t(&[("team", "a"), ("env", "dev")])));
+        assert!(!parse("").unwrap().reads_tags());
     }
 
     #[test]

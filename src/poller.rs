@@ -553,6 +553,8 @@ pub struct Poller {
     /// Sources (by index) whose last discovery failed, and when each last succeeded.
     discovery_failing: HashSet<usize>,
     discovered_at: HashMap<usize, Millis>,
+    /// Per pipeline key: its resource tags, read with discovery when the config uses tags.
+    tags: HashMap<String, BTreeMap<String, String>>,
 }
 
 impl Poller {
@@ -610,6 +612,7 @@ impl Poller {
             account_read: BTreeMap::new(),
             discovery_failing: HashSet::new(),
             discovered_at: HashMap::new(),
+            tags: HashMap::new(),
             cfg,
         };
         p.publish_account_health(&[]);
@@ -623,6 +626,69 @@ impl Poller {
     pub fn with_account_filters(mut self, by_account: BTreeMap<String, NameFilter>) -> Self {
         self.filters.set_accounts(by_account);
         self
+    }
+
+    /// Whether tags are read: they name owners or filter pipelines.
+    fn reads_tags(&self) -> bool {
+        self.cfg.ownership.uses_tags() || self.filters.uses_tags()
+    }
+
+    /// What the config says of a pipeline, its owners from its tags (`[ownership]`) included.
+    pub fn expect(&self, p: &PipelineRef) -> crate::config::Expectations {
+        let mut e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
+        let none = BTreeMap::new();
+        let tags = self.tags.get(&p.key()).unwrap_or(&none);
+        self.cfg.ownership.apply(&mut e, tags);
+        e
+    }
+
+    /// Reads the tags of the pipelines of the sources just discovered (those their name
+    /// filters let through), `concurrency` at a time; a failure keeps the pipeline's previous
+    /// tags and is counted like any failed read.
+    async fn refresh_tags(&mut self, discovered: Vec<usize>, report: &mut CycleReport) {
+        let mut jobs = Vec::new();
+        for i in discovered {
+            let (Some(src), Some(d)) = (self.sources.get(i), self.discovery.get(&i)) else {
+                continue;
+            };
+            if src.spec().tag_actions.is_empty() {
+                continue;
+            }
+            for p in d.pipelines.iter() {
+                if self
+                    .filters
+                    .matches_in(src.account(), src.spec().key, &p.name)
+                {
+                    jobs.push((src.clone(), p.clone()));
+                }
+            }
+        }
+        let results: Vec<_> = futures::stream::iter(jobs.into_iter().map(|(src, p)| async move {
+            let r = src.tags(&p).await;
+            (src, p, r)
+        }))
+        .buffer_unordered(self.cfg.concurrency)
+        .collect()
+        .await;
+        for (src, p, r) in results {
+            match r {
+                Ok(t) => {
+                    self.tags.insert(p.key(), t);
+                }
+                Err(e) => {
+                    self.telemetry.system_error(
+                        src.spec().component,
+                        &e.error_type(),
+                        &p.account,
+                        &p.region,
+                    );
+                    warn!(pipeline = %Escaped(&p.name), account = %Escaped(&p.account), error = %Escaped(&e), "cannot read the pipeline's tags; keeping the previous ones");
+                    report.errors.push(e.to_string());
+                    report.aws_errors += 1;
+                    report.read(&p.account, &p.region, false);
+                }
+            }
+        }
     }
 
     /// Every (account, region) a source watches.
@@ -696,6 +762,7 @@ impl Poller {
         .buffer_unordered(self.cfg.concurrency)
         .collect()
         .await;
+        let mut discovered = Vec::new();
         for (i, src, r) in results {
             let d = self.discovery.entry(i).or_default();
             match r {
@@ -705,6 +772,7 @@ impl Poller {
                     d.fetched = Some(Instant::now());
                     self.discovery_failing.remove(&i);
                     self.discovered_at.insert(i, Millis::now());
+                    discovered.push(i);
                 }
                 Err(e) => {
                     self.discovery_failing.insert(i);
@@ -721,9 +789,13 @@ impl Poller {
                 }
             }
         }
+        if self.reads_tags() && !discovered.is_empty() {
+            self.refresh_tags(discovered, report).await;
+        }
     }
 
     fn targets(&self) -> Vec<(Arc<dyn Source>, PipelineRef)> {
+        let none = BTreeMap::new();
         self.sources
             .iter()
             .enumerate()
@@ -732,6 +804,10 @@ impl Poller {
                 targets(&self.filters, src.as_ref(), d)
                     .into_iter()
                     .map(move |p| (src.clone(), p))
+            })
+            .filter(|(src, p)| {
+                let tags = self.tags.get(&p.key()).unwrap_or(&none);
+                self.filters.tags_match(src.account(), src.spec().key, tags)
             })
             .collect()
     }
@@ -754,7 +830,7 @@ impl Poller {
         let mut fresh = false;
         for p in &watched {
             if self.initialized.insert(p.key()) {
-                let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
+                let e = self.expect(p);
                 self.telemetry.set_pipeline(p, &e);
                 if let Some(cp) = self.checkpoints.get(&p.key()) {
                     self.telemetry.restore(p, &cp.totals);
@@ -922,9 +998,17 @@ impl Poller {
         for id in &s.future {
             warn!(pipeline = %Escaped(name), run_id = %Escaped(id), "run starts in the future (clock skew or bad data); exported, but the checkpoint does not move past now");
         }
-        let e = self.expectations.for_pipeline(pipeline.kind.as_str(), name);
+        let e = self.expect(pipeline);
         for run in &mut s.finished {
             run.sla_secs = e.sla.map(|d| d.as_secs_f64());
+            for (k, v) in [
+                (crate::semconv::OWNER_TEAM, &e.team),
+                (crate::semconv::OWNER_PROJECT, &e.project),
+            ] {
+                if let Some(v) = v {
+                    run.attributes.push(crate::model::Attr::str(k, v.clone()));
+                }
+            }
         }
         // Requests of whole runs under `otlp.max_request_bytes` (export/batch.rs); a run is
         // acknowledged with its batch. After a refusal of one request (too large, invalid) the
@@ -936,7 +1020,12 @@ impl Poller {
             // the next cycle rather than each pipeline timing out against it again.
             debug!(pipeline = %Escaped(name), runs = s.finished.len(), "collector unreachable this cycle; runs stay pending");
         } else if let Some(first) = s.finished.first() {
-            let resource = export::pipeline_resource(&self.base_resource, &first.pipeline);
+            let resource = export::owned_resource(
+                &self.base_resource,
+                &first.pipeline,
+                e.team.as_deref(),
+                e.project.as_deref(),
+            );
             let max = (self.cfg.otlp.max_request_bytes)
                 .unwrap_or(export::batch::DEFAULT_MAX_REQUEST_BYTES);
             let runs = (s.finished.iter()).map(|r| (r.run_id.clone(), spans::to_spans(r)));
@@ -1022,7 +1111,7 @@ impl Poller {
     fn publish_gauges(&self, known: &[PipelineRef]) {
         self.telemetry.retain_pipelines(known);
         for p in known {
-            let e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
+            let e = self.expect(p);
             self.telemetry.set_pipeline(p, &e);
         }
         let mut counts: BTreeMap<(PipelineRef, RunPhase), i64> = BTreeMap::new();

@@ -62,6 +62,10 @@ pub const BRIDGE_SPANS_DROPPED: &str = "pipeline_bridge.spans.dropped";
 /// `MaxRetries`); set only when true.
 pub const BRIDGE_RUN_WILL_RETRY: &str = "pipeline_bridge.run.will_retry";
 pub const TEAM: &str = "team";
+/// The owning team and project of a run's pipeline (`[ownership]` tags or `[[pipelines]]`), on
+/// its resource and root span.
+pub const OWNER_TEAM: &str = "pipeline_bridge.team";
+pub const OWNER_PROJECT: &str = "pipeline_bridge.project";
 pub const PROJECT: &str = "project";
 /// On `pipeline_bridge.pipeline.info`: the configured `failure_severity` (`info`, `warning`,
 /// `critical`; empty when not configured).

@@ -125,7 +125,7 @@ fn policy_args(config: &str, args: &[&str]) -> Result<serde_json::Value, String>
     }
 }
 
-const ROLES: &str = "[[accounts]]\nname = \"analytics\"\n\
+const ROLES: &str = "[ownership]\nteam_tags = [\"team\"]\n[[accounts]]\nname = \"analytics\"\n\
      role_arn = \"arn:aws:iam::222222222222:role/pipeline-otel-bridge-read\"\n\
      external_id = \"ext-7f3a\"\nregions = [\"eu-west-1\", \"us-east-1\"]\n\
      [[accounts]]\nrole_arn = \"arn:aws:iam::333333333333:role/reader\"\nsources = [\"step_functions\"]\n";
@@ -241,13 +241,21 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
     let called = called_actions();
     assert!(called.contains("glue:GetJobRuns") && called.contains("sts:GetCallerIdentity"));
     let printed = actions(&policy(None));
-    // Without roles nothing is assumed; the policies with roles cover sts:AssumeRole (below).
-    let without_roles: BTreeSet<String> = called
+    // Without roles nothing is assumed and without [ownership] no tag is read; the policies
+    // with roles and tags cover those (below).
+    let tag_actions: BTreeSet<String> = pipeline_otel_bridge::sources::ALL
         .iter()
-        .filter(|a| *a != "sts:AssumeRole")
+        .flat_map(|s| s.tag_actions.iter().map(|a| a.to_string()))
+        .collect();
+    assert!(
+        tag_actions.contains("glue:GetTags") && tag_actions.contains("states:ListTagsForResource")
+    );
+    let plain: BTreeSet<String> = called
+        .iter()
+        .filter(|a| *a != "sts:AssumeRole" && !tag_actions.contains(*a))
         .cloned()
         .collect();
-    assert_eq!(printed, without_roles);
+    assert_eq!(printed, plain);
     // Read-only: no action that changes anything.
     for a in &printed {
         let op = a.split_once(':').unwrap().1;
@@ -261,7 +269,12 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
     // The declarations, source by source, hold exactly those calls.
     let declared: BTreeSet<String> = pipeline_otel_bridge::sources::ALL
         .iter()
-        .flat_map(|s| s.iam_actions.iter().map(|a| a.to_string()))
+        .flat_map(|s| {
+            s.iam_actions
+                .iter()
+                .chain(s.tag_actions)
+                .map(|a| a.to_string())
+        })
         .chain(["sts:GetCallerIdentity".to_string()])
         .chain([pipeline_otel_bridge::aws::credentials::IAM_ACTION.to_string()])
         .collect();

@@ -330,9 +330,16 @@ fn live_metrics_rules_alerts_and_dashboards() {
         );
     };
     inject_faults();
+    // test-batch's owner comes from its tag (tags win over the catch-all pattern's team; the
+    // pattern still gives its project): the alert carries it, for Alertmanager's team routes.
+    moto.python(
+        "client('glue').tag_resource(ResourceArn='arn:aws:glue:us-east-1:123456789012:job/test-batch', \
+         TagsToAdd={'team': 'batch-ops'})\n",
+    );
     let cfg = write_config(
         d,
         "poll_interval = \"1s\"\n\
+         [ownership]\nteam_tags = [\"team\"]\n\
          [[pipelines]]\nmatch = \"test-etl\"\nsla = \"4m\"\nmax_success_interval = \"30m\"\nteam = \"orders\"\nproject = \"lakehouse\"\n\
          [[pipelines]]\nmatch = \"customer-sync\"\nsla = \"1h\"\nmax_success_interval = \"1s\"\nteam = \"crm\"\n\
          [[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nmax_success_interval = \"2h\"\nteam = \"data\"\nproject = \"platform\"\n",
@@ -371,7 +378,7 @@ fn live_metrics_rules_alerts_and_dashboards() {
     });
     let labels = &alert["labels"];
     assert_eq!(labels["error_type"], "ERROR");
-    assert_eq!(labels["team"], "data");
+    assert_eq!(labels["team"], "batch-ops", "the team from the job's tag");
     assert_eq!(labels["project"], "platform");
     assert_eq!(labels["cloud_account_id"], "123456789012");
     assert_eq!(labels["cloud_region"], "us-east-1");
@@ -381,7 +388,13 @@ fn live_metrics_rules_alerts_and_dashboards() {
     let summary = ann["summary"].as_str().unwrap();
     let description = ann["description"].as_str().unwrap();
     assert!(summary.contains("test-batch"), "{summary}");
-    for want in ["test-batch", "123456789012", "us-east-1", "ERROR", "data"] {
+    for want in [
+        "test-batch",
+        "123456789012",
+        "us-east-1",
+        "ERROR",
+        "batch-ops",
+    ] {
         assert!(
             description.contains(want) || summary.contains(want),
             "`{want}` in the alert text:\n{summary}\n{description}"

@@ -41,6 +41,7 @@ static SPEC: SourceSpec = SourceSpec {
     component: "fake",
     watches: "runs held in memory",
     iam_actions: &["fake:ListRuns"],
+    tag_actions: &[],
     metrics: &[],
     connect: |_| unreachable!("built directly"),
 };

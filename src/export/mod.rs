@@ -386,6 +386,28 @@ pub fn pipeline_resource(base: &Resource, p: &PipelineRef) -> Resource {
         .build()
 }
 
+/// [`pipeline_resource`] with the pipeline's owners (`pipeline_bridge.team`/`.project`), when
+/// it has them.
+pub fn owned_resource(
+    base: &Resource,
+    p: &PipelineRef,
+    team: Option<&str>,
+    project: Option<&str>,
+) -> Resource {
+    let r = pipeline_resource(base, p);
+    let owners: Vec<KeyValue> = [(sc::OWNER_TEAM, team), (sc::OWNER_PROJECT, project)]
+        .into_iter()
+        .filter_map(|(k, v)| Some(KeyValue::new(k, v?.to_string())))
+        .collect();
+    if owners.is_empty() {
+        return r;
+    }
+    Resource::builder_empty()
+        .with_attributes(r.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())))
+        .with_attributes(owners)
+        .build()
+}
+
 /// Sends spans, one request per resource; returns only once the collector acknowledged all.
 pub struct TraceSender {
     exporter: SpanExporter,

@@ -57,6 +57,10 @@ pub struct SourceSpec {
     pub watches: &'static str,
     /// Every AWS action it calls (read-only), `service:Action`.
     pub iam_actions: &'static [&'static str],
+    /// The action that reads its pipelines' resource tags ([`Source::tags`]); called only when
+    /// the config reads tags (`[ownership]` tag keys, `include_tags`/`exclude_tags`). Empty:
+    /// the source has no tags to read.
+    pub tag_actions: &'static [&'static str],
     /// Its own metrics (what its runs' [`crate::model::Measure`]s name).
     pub metrics: &'static [crate::semconv::MetricDef],
     /// Builds the source for one account and region.
@@ -101,6 +105,14 @@ pub trait Source: Send + Sync {
     ) -> BoxFuture<'a, Result<PipelineScan, AwsError>>;
     /// The cheapest call that proves read access, for `check`.
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>>;
+    /// A pipeline's resource tags (one call; cached by the poller with discovery). Sources
+    /// without tags answer none.
+    fn tags<'a>(
+        &'a self,
+        _pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        Box::pin(futures::future::ready(Ok(Default::default())))
+    }
 }
 
 /// The AWS actions the bridge calls for these sources, sorted, each once: theirs and

@@ -200,3 +200,18 @@ fn job_run(r: &JobRun) -> EmrJobRun {
         billed_resource_utilization: r.billed_resource_utilization().map(billed),
     }
 }
+
+/// An application's tags.
+pub async fn tags(
+    client: &Client,
+    region: &str,
+    arn: &str,
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "ListTagsForResource", region, e))?;
+    Ok(out.tags.unwrap_or_default().into_iter().collect())
+}

@@ -109,6 +109,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "emr-serverless:ListJobRuns",
         "emr-serverless:GetJobRun",
     ],
+    tag_actions: &["emr-serverless:ListTagsForResource"],
     metrics: &[
         VCPU_HOURS,
         MEMORY_GB_HOURS,
@@ -224,6 +225,13 @@ impl Source for Applications {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         aws::probe(&self.client, &self.region).boxed()
+    }
+
+    fn tags<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        aws::tags(&self.client, &self.region, &pipeline.arn).boxed()
     }
 }
 

@@ -69,6 +69,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "elasticmapreduce:ListSteps",
         "elasticmapreduce:DescribeStep",
     ],
+    tag_actions: &[],
     metrics: &[],
     connect: |c| Box::new(Clusters::connect(c)),
 };

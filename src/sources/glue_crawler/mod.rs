@@ -67,6 +67,7 @@ pub static SPEC: SourceSpec = SourceSpec {
     component: "glue_crawler",
     watches: "Glue crawls",
     iam_actions: &["glue:GetCrawlers", "glue:ListCrawls", "glue:ListCrawlers"],
+    tag_actions: &["glue:GetTags"],
     metrics: &[DPU_USAGE, CATALOG_CHANGES],
     connect: |c| Box::new(GlueCrawlers::connect(c)),
 };
@@ -163,6 +164,13 @@ impl Source for GlueCrawlers {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         aws::probe(&self.client, &self.region).boxed()
+    }
+
+    fn tags<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        crate::sources::glue_job::aws::get_tags(&self.client, &self.region, &pipeline.arn).boxed()
     }
 }
 

@@ -96,6 +96,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "glue:BatchGetDataQualityResult",
         "glue:GetDataQualityResult",
     ],
+    tag_actions: &["glue:GetTags"],
     metrics: &[SCORE, RULES_FAILED],
     connect: |c| Box::new(GlueDataQuality::connect(c)),
 };
@@ -278,6 +279,13 @@ impl Source for GlueDataQuality {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         aws::probe(&self.client, &self.region).boxed()
+    }
+
+    fn tags<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        crate::sources::glue_job::aws::get_tags(&self.client, &self.region, &pipeline.arn).boxed()
     }
 }
 

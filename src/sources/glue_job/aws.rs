@@ -144,3 +144,18 @@ pub fn job_run(r: &JobRun) -> GlueJobRun {
         execution_class: r.execution_class().map(|c| c.as_str().to_string()),
     }
 }
+
+/// A Glue resource's tags (a job, workflow, crawler or Data Quality ruleset, by ARN).
+pub async fn get_tags(
+    client: &Client,
+    region: &str,
+    arn: &str,
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let out = client
+        .get_tags()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "GetTags", region, e))?;
+    Ok(out.tags.unwrap_or_default().into_iter().collect())
+}

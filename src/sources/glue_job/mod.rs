@@ -33,6 +33,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "glue:GetJobRun",
         "glue:ListJobs",
     ],
+    tag_actions: &["glue:GetTags"],
     metrics: &[crate::semconv::GLUE_DPU_USAGE],
     connect: |c| Box::new(GlueJobs::connect(c)),
 };
@@ -128,6 +129,13 @@ impl Source for GlueJobs {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         aws::probe(&self.client, &self.region).boxed()
+    }
+
+    fn tags<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        crate::sources::glue_job::aws::get_tags(&self.client, &self.region, &pipeline.arn).boxed()
     }
 }
 

@@ -58,6 +58,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "glue:GetWorkflowRuns",
         "glue:GetWorkflowRun",
     ],
+    tag_actions: &["glue:GetTags"],
     metrics: &[],
     connect: |c| Box::new(GlueWorkflows::connect(c)),
 };
@@ -140,6 +141,13 @@ impl Source for GlueWorkflows {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         aws::probe(&self.client, &self.region).boxed()
+    }
+
+    fn tags<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        crate::sources::glue_job::aws::get_tags(&self.client, &self.region, &pipeline.arn).boxed()
     }
 }
 

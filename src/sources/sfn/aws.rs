@@ -310,6 +310,26 @@ fn details(e: &SdkEvent) -> EventDetails {
     }
 }
 
+/// A state machine's tags.
+pub async fn tags(
+    client: &Client,
+    region: &str,
+    arn: &str,
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "ListTagsForResource", region, e))?;
+    Ok(out
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     //! The SDK path and the JSON path (the fixtures') give the same record for the same event.

@@ -35,6 +35,7 @@ pub static SPEC: SourceSpec = SourceSpec {
         "states:GetExecutionHistory",
         "glue:GetJobRun",
     ],
+    tag_actions: &["states:ListTagsForResource"],
     metrics: &[],
     connect: |c| Box::new(StateMachines::connect(c)),
 };
@@ -118,6 +119,13 @@ impl Source for StateMachines {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         aws::probe(&self.client, &self.region).boxed()
+    }
+
+    fn tags<'a>(
+        &'a self,
+        pipeline: &'a PipelineRef,
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, AwsError>> {
+        aws::tags(&self.client, &self.region, &pipeline.arn).boxed()
     }
 }
 
