@@ -113,7 +113,8 @@ impl Ownership {
     pub fn apply(&self, e: &mut Expectations, tags: &BTreeMap<String, String>) {
         let from = |keys: &[String]| {
             keys.iter()
-                .find_map(|k| tags.get(k).filter(|v| !v.trim().is_empty()).cloned())
+                .find_map(|k| tags.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()))
+                .map(str::to_string)
         };
         let (team, project) = (from(&self.team_tags), from(&self.project_tags));
         match self.prefer.unwrap_or_default() {
@@ -153,6 +154,7 @@ impl TagFilter {
                 .iter()
                 .map(|item| {
                     let (k, v) = item.split_once('=').unwrap_or((item.as_str(), "*"));
+                    let v = v.trim();
                     if k.trim().is_empty() {
                         return Err((key, format!("`{item}`: expected `key=value` or `key`")));
                     }
@@ -176,8 +178,9 @@ impl TagFilter {
     /// A pipeline with these tags passes: some `include_tags` entry matches (or there is
     /// none) and no `exclude_tags` entry does.
     pub fn matches(&self, tags: &BTreeMap<String, String>) -> bool {
-        let hit =
-            |(k, g): &(String, globset::GlobMatcher)| tags.get(k).is_some_and(|v| g.is_match(v));
+        let hit = |(k, g): &(String, globset::GlobMatcher)| {
+            tags.get(k).is_some_and(|v| g.is_match(v.trim()))
+        };
         (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
     }
 }
@@ -522,6 +525,18 @@ impl Filters {
             .is_none_or(|f| f.tags.matches(tags))
     }
 
+    /// Whether the tag filters of source `key` or of `account` use tags.
+    pub fn uses_tags_for(&self, account: &str, key: &str) -> bool {
+        self.by_source
+            .get(key)
+            .and_then(|f| f.as_ref())
+            .is_some_and(|f| !f.tags.is_empty())
+            || self
+                .by_account
+                .get(account)
+                .is_some_and(|f| !f.tags.is_empty())
+    }
+
     /// Whether any source or account filters by tag.
     pub fn uses_tags(&self) -> bool {
         self.by_source
@@ -863,6 +878,20 @@ impl Config {
         for (name, src) in &sources {
             src.filter()
                 .map_err(|(key, msg)| invalid(&format!("{name}.{key}"), msg))?;
+            let no_tags = crate::sources::by_key(name).is_some_and(|s| s.tag_actions.is_empty());
+            if no_tags && (!src.include_tags.is_empty() || !src.exclude_tags.is_empty()) {
+                let key = if src.include_tags.is_empty() {
+                    "exclude_tags"
+                } else {
+                    "include_tags"
+                };
+                return Err(invalid(
+                    &format!("{name}.{key}"),
+                    "this source's pipelines have no tags to read (see docs/ownership.md); \
+                     use include/exclude name patterns"
+                        .into(),
+                ));
+            }
         }
         ExpectationRules::compile(&self.pipelines).map_err(|(i, msg)| match i {
             Some(i) => invalid(&format!("pipelines[{i}].match"), msg),
@@ -1430,6 +1459,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("glue.include_tags"), "{e}");
+        let e = parse("[emr]\nexclude_tags = [\"env=dev\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("emr.exclude_tags") && e.contains("no tags"),
+            "{e}"
+        );
     }
 
     #[test]

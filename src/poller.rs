@@ -554,7 +554,7 @@ pub struct Poller {
     discovery_failing: HashSet<usize>,
     discovered_at: HashMap<usize, Millis>,
     /// Per pipeline key: its resource tags, read with discovery when the config uses tags.
-    tags: HashMap<String, BTreeMap<String, String>>,
+    tags: HashMap<String, (usize, BTreeMap<String, String>)>,
 }
 
 impl Poller {
@@ -637,43 +637,67 @@ impl Poller {
     pub fn expect(&self, p: &PipelineRef) -> crate::config::Expectations {
         let mut e = self.expectations.for_pipeline(p.kind.as_str(), &p.name);
         let none = BTreeMap::new();
-        let tags = self.tags.get(&p.key()).unwrap_or(&none);
+        let tags = self.tags.get(&p.key()).map_or(&none, |(_, t)| t);
         self.cfg.ownership.apply(&mut e, tags);
         e
     }
 
-    /// Reads the tags of the pipelines of the sources just discovered (those their name
-    /// filters let through), `concurrency` at a time; a failure keeps the pipeline's previous
-    /// tags and is counted like any failed read.
-    async fn refresh_tags(&mut self, discovered: Vec<usize>, report: &mut CycleReport) {
+    /// Whether the pipelines of source `key` in `account` need their tags: owners come from
+    /// tags, or that source's or account's filters use them; never for a source without tags.
+    fn needs_tags(&self, src: &dyn Source) -> bool {
+        !src.spec().tag_actions.is_empty()
+            && (self.cfg.ownership.uses_tags()
+                || self.filters.uses_tags_for(src.account(), src.spec().key))
+    }
+
+    /// Reads tags, `concurrency` at a time: of every pipeline of the sources just discovered
+    /// (those their name filters let through; the tags of pipelines no longer listed are
+    /// dropped), and of every other pipeline whose tags are not known yet (a read that failed
+    /// is retried each cycle). A failure keeps the pipeline's previous tags and is counted like
+    /// any failed read; a pipeline gone since its listing is dropped.
+    async fn refresh_tags(&mut self, discovered: &[usize], report: &mut CycleReport) {
         let mut jobs = Vec::new();
-        for i in discovered {
-            let (Some(src), Some(d)) = (self.sources.get(i), self.discovery.get(&i)) else {
+        for (i, src) in self.sources.iter().enumerate() {
+            let Some(d) = self.discovery.get(&i) else {
                 continue;
             };
-            if src.spec().tag_actions.is_empty() {
+            if !self.needs_tags(src.as_ref()) {
                 continue;
+            }
+            let fresh = discovered.contains(&i);
+            if fresh {
+                let listed: HashSet<String> = d.pipelines.iter().map(|p| p.key()).collect();
+                self.tags
+                    .retain(|k, (owner, _)| *owner != i || listed.contains(k));
             }
             for p in d.pipelines.iter() {
                 if self
                     .filters
                     .matches_in(src.account(), src.spec().key, &p.name)
+                    && (fresh || !self.tags.contains_key(&p.key()))
                 {
-                    jobs.push((src.clone(), p.clone()));
+                    jobs.push((i, src.clone(), p.clone()));
                 }
             }
         }
-        let results: Vec<_> = futures::stream::iter(jobs.into_iter().map(|(src, p)| async move {
-            let r = src.tags(&p).await;
-            (src, p, r)
-        }))
-        .buffer_unordered(self.cfg.concurrency)
-        .collect()
-        .await;
-        for (src, p, r) in results {
+        if jobs.is_empty() {
+            return;
+        }
+        let results: Vec<_> =
+            futures::stream::iter(jobs.into_iter().map(|(i, src, p)| async move {
+                let r = src.tags(&p).await;
+                (i, src, p, r)
+            }))
+            .buffer_unordered(self.cfg.concurrency)
+            .collect()
+            .await;
+        for (i, src, p, r) in results {
             match r {
                 Ok(t) => {
-                    self.tags.insert(p.key(), t);
+                    self.tags.insert(p.key(), (i, t));
+                }
+                Err(e) if e.is_not_found() => {
+                    self.tags.remove(&p.key());
                 }
                 Err(e) => {
                     self.telemetry.system_error(
@@ -682,7 +706,7 @@ impl Poller {
                         &p.account,
                         &p.region,
                     );
-                    warn!(pipeline = %Escaped(&p.name), account = %Escaped(&p.account), error = %Escaped(&e), "cannot read the pipeline's tags; keeping the previous ones");
+                    warn!(pipeline = %Escaped(&p.name), account = %Escaped(&p.account), error = %Escaped(&e), "cannot read the pipeline's tags; keeping the previous ones (a pipeline whose tags were never read is not watched while tags filter it)");
                     report.errors.push(e.to_string());
                     report.aws_errors += 1;
                     report.read(&p.account, &p.region, false);
@@ -789,13 +813,12 @@ impl Poller {
                 }
             }
         }
-        if self.reads_tags() && !discovered.is_empty() {
-            self.refresh_tags(discovered, report).await;
+        if self.reads_tags() {
+            self.refresh_tags(&discovered, report).await;
         }
     }
 
     fn targets(&self) -> Vec<(Arc<dyn Source>, PipelineRef)> {
-        let none = BTreeMap::new();
         self.sources
             .iter()
             .enumerate()
@@ -806,8 +829,18 @@ impl Poller {
                     .map(move |p| (src.clone(), p))
             })
             .filter(|(src, p)| {
-                let tags = self.tags.get(&p.key()).unwrap_or(&none);
-                self.filters.tags_match(src.account(), src.spec().key, tags)
+                // Tag filters apply to sources with tags; a pipeline whose tags they need but
+                // were never read is not watched until they are (its tag read is retried each
+                // cycle): watching it could export what the filters exclude.
+                if src.spec().tag_actions.is_empty()
+                    || !self.filters.uses_tags_for(src.account(), src.spec().key)
+                {
+                    return true;
+                }
+                match self.tags.get(&p.key()) {
+                    Some((_, tags)) => self.filters.tags_match(src.account(), src.spec().key, tags),
+                    None => false,
+                }
             })
             .collect()
     }
@@ -1001,6 +1034,10 @@ impl Poller {
         let e = self.expect(pipeline);
         for run in &mut s.finished {
             run.sla_secs = e.sla.map(|d| d.as_secs_f64());
+            // A run exported again (from the details cache) gets its owners once, as they are now.
+            run.attributes.retain(|a| {
+                a.key != crate::semconv::OWNER_TEAM && a.key != crate::semconv::OWNER_PROJECT
+            });
             for (k, v) in [
                 (crate::semconv::OWNER_TEAM, &e.team),
                 (crate::semconv::OWNER_PROJECT, &e.project),

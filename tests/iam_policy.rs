@@ -160,6 +160,9 @@ fn with_roles_the_watched_and_bridge_policies_together_name_every_call_and_nothi
         || a == "glue:GetJobRun"
         || a == "sts:GetCallerIdentity"));
     assert!(ops[0].0.contains("states:ListExecutions"));
+    // [ownership] reads tags: that account's source's tag action, and no other's.
+    assert!(ops[0].0.contains("states:ListTagsForResource"));
+    assert!(!ops[0].0.contains("glue:GetTags"));
     // With the ambient account watched as well, the bridge's identity also reads.
     let mixed = format!("[[accounts]]\nname = \"home\"\n{ROLES}");
     let b = statements(&policy_args(&mixed, &["--bridge"]).unwrap());
