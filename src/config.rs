@@ -43,6 +43,10 @@ pub struct Config {
     /// The AWS accounts to watch (`[[accounts]]`); none: the ambient credentials' account, in
     /// `aws.regions` (or the ambient region).
     pub accounts: Vec<AccountConfig>,
+    /// Daily deadlines by pipeline name pattern (`[[deadlines]]`): "must have succeeded by
+    /// 06:00 Europe/Berlin on weekdays". Every entry that matches a pipeline applies to it
+    /// (docs/deadlines.md).
+    pub deadlines: Vec<DeadlineSettings>,
     /// Every other top-level key, as written: the sources' tables, checked and read by
     /// [`Config::sources`] (an unknown key is an error).
     #[serde(flatten)]
@@ -76,6 +80,70 @@ pub struct PipelineSettings {
     /// the severity of a single failure.
     #[serde(default)]
     pub failure_severity: Option<FailureSeverity>,
+}
+
+/// One `[[deadlines]]` entry: the pipelines it applies to and its schedule (checked by
+/// [`crate::schedule`]'s parsers on load).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineSettings {
+    /// Glob pattern on the pipeline name.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Only pipelines of this kind (`glue-job`, `sfn`, …).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Only pipelines in this account (12 digits).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The deadline's label (`pipeline_bridge.deadline`); default "by 06:00 Europe/Berlin
+    /// weekdays".
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Time of day, "HH:MM" (24-hour), by which a run must have succeeded.
+    pub by: String,
+    /// IANA time zone of `by` and of the days; default "UTC".
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Days with a deadline ("mon".."sun", "weekdays", "daily"); default daily.
+    #[serde(default)]
+    pub days: Option<Vec<String>>,
+    /// How long before the deadline a success still counts (default 24h, at most 7 days).
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+impl DeadlineSettings {
+    /// The schedule, or the key that is wrong (`by`, `time_zone`, `days`, `window`) and why.
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule, (&'static str, String)> {
+        use crate::schedule as s;
+        let by = s::parse_by(&self.by).map_err(|e| ("by", e))?;
+        let zone = s::parse_time_zone(self.time_zone.as_deref().unwrap_or("UTC"))
+            .map_err(|e| ("time_zone", e))?;
+        let days = match &self.days {
+            Some(d) => s::parse_days(d).map_err(|e| ("days", e))?,
+            None => s::Days::DAILY,
+        };
+        let window = match &self.window {
+            Some(w) => s::parse_window(w).map_err(|e| ("window", e))?,
+            None => s::Window::DEFAULT,
+        };
+        Ok(s::Schedule::new(by, zone, days, window))
+    }
+
+    /// The label: `name`, else "by HH:MM ZONE DAYS".
+    pub fn label(&self, schedule: &crate::schedule::Schedule) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!(
+                "by {:02}:{:02} {} {}",
+                schedule.by().hour(),
+                schedule.by().minute(),
+                schedule.zone_name(),
+                schedule.days()
+            ),
+        }
+    }
 }
 
 /// One `[[accounts]]` entry: an AWS account watched through a role it trusts the bridge to
@@ -285,6 +353,7 @@ impl Default for Config {
             otlp: OtlpConfig::default(),
             pipelines: Vec::new(),
             accounts: Vec::new(),
+            deadlines: Vec::new(),
             source_tables: BTreeMap::new(),
         }
     }
@@ -557,6 +626,9 @@ pub mod limits {
     pub const SINCE: Duration = LOOKBACK;
 }
 
+/// Most `[[deadlines]]` entries.
+pub const MAX_DEADLINES: usize = 1000;
+
 /// A limit for messages: `30 days`, `1 day`, `10m`.
 fn show_limit(d: Duration) -> String {
     const DAY: u64 = 24 * 3600;
@@ -725,6 +797,7 @@ impl Config {
                 at_most(&key(name), d, limits::PIPELINE, "")?;
             }
         }
+        self.validate_deadlines(&invalid)?;
         if let Some(ep) = &self.otlp.endpoint {
             // The same rule as for OTEL_EXPORTER_OTLP_*ENDPOINT; the message hides a password.
             crate::export::settings::check_endpoint(ep.trim()).map_err(|why| {
@@ -864,6 +937,79 @@ impl Config {
             }
             a.filter()
                 .map_err(|(k, msg)| invalid(&key(k), crate::sanitize::escape(&msg).into()))?;
+        }
+        Ok(())
+    }
+
+    /// Checks `[[deadlines]]`: patterns, kinds, account ids, schedules, and names that are
+    /// neither empty nor given twice.
+    fn validate_deadlines(
+        &self,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        if self.deadlines.len() > MAX_DEADLINES {
+            return Err(invalid(
+                "deadlines",
+                format!("{} entries; at most {MAX_DEADLINES}", self.deadlines.len()),
+            ));
+        }
+        for (i, d) in self.deadlines.iter().enumerate() {
+            let key = |k: &str| format!("deadlines[{i}].{k}");
+            Glob::new(&d.pattern).map_err(|e| {
+                invalid(
+                    &key("match"),
+                    format!("bad pattern `{}`: {e}", crate::sanitize::escape(&d.pattern)),
+                )
+            })?;
+            if let Some(k) = &d.kind {
+                if crate::sources::kind(k).is_none() {
+                    return Err(invalid(
+                        &key("kind"),
+                        format!(
+                            "`{}`: expected {}",
+                            crate::sanitize::escape(k),
+                            crate::sources::kind_names()
+                        ),
+                    ));
+                }
+            }
+            if let Some(a) = &d.account {
+                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        &key("account"),
+                        format!(
+                            "`{}`: expected a 12-digit AWS account id",
+                            crate::sanitize::escape(a)
+                        ),
+                    ));
+                }
+            }
+            if let Some(n) = &d.name {
+                if n.trim().is_empty() || n.len() > 200 {
+                    return Err(invalid(
+                        &key("name"),
+                        "must be 1 to 200 characters, not only spaces".into(),
+                    ));
+                }
+            }
+            let schedule = d
+                .schedule()
+                .map_err(|(k, msg)| invalid(&key(k), crate::sanitize::escape(&msg).into()))?;
+            let label = d.label(&schedule);
+            if let Some(j) = self.deadlines[..i].iter().position(|o| {
+                o.pattern == d.pattern
+                    && o.kind == d.kind
+                    && o.account == d.account
+                    && o.schedule().is_ok_and(|s| o.label(&s) == label)
+            }) {
+                return Err(invalid(
+                    &format!("deadlines[{i}]"),
+                    format!(
+                        "deadlines[{j}] has the same pattern and name `{}`; give one a different `name`",
+                        crate::sanitize::escape(&label)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -1269,6 +1415,52 @@ mod tests {
         );
         let err = parse("[otlp]\nprotocol = \"udp\"").unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("udp"), "{err}");
+    }
+
+    #[test]
+    fn deadlines_are_checked_and_errors_name_the_entry_key_and_line() {
+        let c = parse(
+            "[[deadlines]]\nmatch = \"orders-*\"\nby = \"06:00\"\ntime_zone = \"Europe/Berlin\"\ndays = [\"weekdays\"]\n",
+        )
+        .unwrap();
+        let s = c.deadlines[0].schedule().unwrap();
+        assert_eq!(c.deadlines[0].label(&s), "by 06:00 Europe/Berlin weekdays");
+        assert_eq!(s.window(), crate::schedule::Window::DEFAULT);
+        for (text, key, line, what) in [
+            ("[[deadlines]]\nmatch = \"a\"\nby = \"6:00\"\n", "deadlines[0].by", 3, "HH:MM"),
+            (
+                "[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\n\n[[deadlines]]\nmatch = \"b\"\nby = \"07:00\"\ntime_zone = \"Europe/Berlinn\"\n",
+                "deadlines[1].time_zone",
+                8,
+                "unknown time zone",
+            ),
+            ("[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\ndays = [\"mon\", \"funday\"]\n", "deadlines[0].days", 4, "funday"),
+            ("[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\nwindow = \"8days\"\n", "deadlines[0].window", 4, "at most 7 days"),
+            ("[[deadlines]]\nmatch = \"a[\"\nby = \"06:00\"\n", "deadlines[0].match", 2, "bad pattern"),
+            ("[[deadlines]]\nmatch = \"a\"\nkind = \"emr\"\nby = \"06:00\"\n", "deadlines[0].kind", 3, "expected"),
+            ("[[deadlines]]\nmatch = \"a\"\naccount = \"12345\"\nby = \"06:00\"\n", "deadlines[0].account", 3, "12-digit"),
+            ("[[deadlines]]\nmatch = \"a\"\nname = \" \"\nby = \"06:00\"\n", "deadlines[0].name", 3, "1 to 200"),
+            (
+                "[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\n[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\n",
+                "deadlines[1]",
+                4,
+                "same pattern and name",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains(&format!("line {line}")) && err.contains(what),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("[[deadlines]]\nmatch = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("by"), "{err}");
+        let err = parse("[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\nzone = \"UTC\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zone") && err.contains("line 4"), "{err}");
     }
 
     #[test]

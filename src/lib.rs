@@ -57,6 +57,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod convert;
+pub mod deadlines;
 pub mod errors;
 pub mod export;
 pub mod ids;

@@ -15,7 +15,7 @@ use crate::aws::{self, ApiCounts, AwsError, CallCounter};
 use crate::config::{Config, ExpectationRules, Filters, NameFilter};
 use crate::convert::spans;
 use crate::export::{self, ExportError, MetricSender, MetricSink, TraceSender, TraceSink};
-use crate::model::{PipelineRef, PipelineRun, RunPhase, RunStatus};
+use crate::model::{PipelineRef, PipelineRun, RunPhase, RunResult, RunStatus};
 use crate::records::Millis;
 use crate::sanitize::Escaped;
 use crate::semconv::component;
@@ -553,6 +553,8 @@ pub struct Poller {
     /// Sources (by index) whose last discovery failed, and when each last succeeded.
     discovery_failing: HashSet<usize>,
     discovered_at: HashMap<usize, Millis>,
+    /// `[[deadlines]]` and the recent successes they are evaluated against.
+    deadlines: crate::deadlines::Deadlines,
 }
 
 impl Poller {
@@ -590,7 +592,14 @@ impl Poller {
     ) -> anyhow::Result<Self> {
         let filters = cfg.filters()?;
         let expectations = cfg.expectations();
+        let mut deadlines = crate::deadlines::Deadlines::from_config(&cfg);
+        for (k, cp) in &checkpoints {
+            if let Some(ls) = cp.last_success {
+                deadlines.record_success(k, Millis(ls));
+            }
+        }
         let p = Poller {
+            deadlines,
             filters,
             expectations,
             initialized: Default::default(),
@@ -828,6 +837,10 @@ impl Poller {
 
         report.in_flight = self.checkpoints.values().map(|c| c.in_flight.len()).sum();
         self.publish_gauges(&watched);
+        // Deadlines as of the cycle's start: every run that had ended by then and was listed
+        // is read and committed above.
+        let deadlines = self.deadlines.evaluate(&watched, now);
+        self.telemetry.set_deadlines(&deadlines);
         // An account and region was read when one of its pipelines was read or nothing of it
         // failed (the whole cycle's rule, per account): a listing that works while every
         // pipeline's read is denied is not a read.
@@ -1001,6 +1014,10 @@ impl Poller {
                 }
                 let ack_time = Millis::now();
                 for (run, label) in &runs {
+                    if let (RunStatus::Ended(RunResult::Success), Some(end)) = (run.status, run.end)
+                    {
+                        self.deadlines.record_success(&run.pipeline.key(), end);
+                    }
                     let lag = run.end.map_or(0.0, |e| e.secs_until(ack_time));
                     self.telemetry.record_run(run, lag, label.as_deref());
                 }
