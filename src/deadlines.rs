@@ -41,6 +41,9 @@ pub struct DeadlineReport {
     pub pipeline: PipelineRef,
     pub label: String,
     pub evaluation: Evaluation,
+    /// The previous deadline was missed: the first success after it, if any (the pipeline
+    /// caught up late; exported as the state `late`).
+    pub late_at: Option<Millis>,
     /// The previous deadline was missed and this is the first report saying so in this
     /// process (count it once).
     pub newly_missed: bool,
@@ -129,10 +132,15 @@ impl Deadlines {
                     .previous
                     .filter(|o| o.status == crate::schedule::DayStatus::Missed)
                     .is_some_and(|o| self.counted.insert((key.clone(), i, o.deadline.0)));
+                let late_at = evaluation
+                    .previous
+                    .filter(|o| o.status == crate::schedule::DayStatus::Missed)
+                    .and_then(|o| events.iter().copied().filter(|e| e.0 > o.deadline.0).min());
                 out.push(DeadlineReport {
                     pipeline: p.clone(),
                     label: rule.label.clone(),
                     evaluation,
+                    late_at,
                     newly_missed,
                 });
             }
@@ -188,8 +196,16 @@ mod tests {
         assert_eq!(prev(1), DayStatus::Missed);
         assert_eq!(r[1].evaluation.next.status, DayStatus::Pending);
         assert!(!r[0].newly_missed && r[1].newly_missed);
+        assert_eq!(r[1].late_at, None);
+        d.record_success(&b.key(), ms("2026-12-01T05:05:00Z"));
         let again = d.evaluate(&watched, now);
         assert!(!again[1].newly_missed, "a miss is counted once");
+        assert_eq!(again[1].late_at, Some(ms("2026-12-01T05:05:00Z")));
+        assert_eq!(
+            again[1].evaluation.previous.unwrap().status,
+            DayStatus::Missed,
+            "a late success does not meet the deadline"
+        );
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub const SIGNAL: &str = "signal";
 pub const BRIDGE_DEADLINE: &str = "pipeline_bridge.deadline";
 /// On `pipeline_bridge.deadline.state`: `previous` (the last deadline that passed) or `next`.
 pub const PERIOD: &str = "period";
-/// On `pipeline_bridge.deadline.state`: `met`, `missed` (previous only), `pending` (next only).
+/// On `pipeline_bridge.deadline.state`: `met`, `missed`, `late` (previous only), `pending` (next only).
 pub const STATE: &str = "state";
 
 /// On `pipeline_bridge.errors`: the part of the bridge that failed (values in [`component`]).
@@ -216,7 +216,7 @@ pub const CHECKPOINT_LAST_COMMIT: MetricDef = MetricDef {
 pub const DEADLINE_STATE: MetricDef = MetricDef {
     name: "pipeline_bridge.deadline.state",
     unit: "",
-    description: "State set per pipeline and deadline: for the previous deadline met or missed, for the next one met or pending; 1 for the current state, 0 for the other.",
+    description: "State set per pipeline and deadline: for the previous deadline met, missed or late (missed, and a success came after it), for the next one met or pending; 1 for the current state, 0 for the other.",
 };
 pub const DEADLINE_NEXT: MetricDef = MetricDef {
     name: "pipeline_bridge.deadline.next.timestamp",

@@ -724,9 +724,13 @@ impl Telemetry {
             base.push(KeyValue::new(sc::BRIDGE_DEADLINE, r.label.clone()));
             self.deadline_missed.add(u64::from(r.newly_missed), &base);
             let ev = &r.evaluation;
-            let periods = [
-                ("previous", ev.previous.map(|o| o.status), ["met", "missed"]),
-                ("next", Some(ev.next.status), ["met", "pending"]),
+            let periods: [(&str, Option<DayStatus>, &[&str]); 2] = [
+                (
+                    "previous",
+                    ev.previous.map(|o| o.status),
+                    &["met", "missed", "late"],
+                ),
+                ("next", Some(ev.next.status), &["met", "pending"]),
             ];
             for (period, status, states) in periods {
                 let Some(status) = status else { continue };
@@ -737,10 +741,11 @@ impl Telemetry {
                         met.push((l, at.0 as f64 / 1000.0));
                         "met"
                     }
+                    DayStatus::Missed if r.late_at.is_some() => "late",
                     DayStatus::Missed => "missed",
                     DayStatus::Pending => "pending",
                 };
-                for s in states {
+                for &s in states {
                     let mut l = base.clone();
                     l.push(KeyValue::new(sc::PERIOD, period));
                     l.push(KeyValue::new(sc::STATE, s));

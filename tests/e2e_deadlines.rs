@@ -37,7 +37,7 @@ fn deadlines_met_missed_and_pending() {
     // (whole minutes), as "HH:MM" in UTC.
     let out = moto.python(
         "g = client('glue')\n\
-         for name in ['orders-daily', 'orders-missing', 'reports-daily', 'exports-daily']:\n\
+         for name in ['orders-daily', 'orders-missing', 'orders-late', 'reports-daily', 'exports-daily']:\n\
          \x20   g.create_job(Name=name, Role='arn:aws:iam::123456789012:role/glue', \
                 Command={'Name': 'glueetl', 'ScriptLocation': 's3://scripts/x.py'})\n\
          now = float(int(time.time()))\n\
@@ -48,6 +48,7 @@ fn deadlines_met_missed_and_pending() {
          run('orders-daily', 'SUCCEEDED', now - 2400, now - 1800)\n\
          run('orders-missing', 'FAILED', now - 1500, now - 1200)\n\
          run('reports-daily', 'SUCCEEDED', now - 4000, now - 3600)\n\
+         run('orders-late', 'SUCCEEDED', now - 400, now - 300)\n\
          hm = lambda t: time.strftime('%H:%M', time.gmtime(t))\n\
          print(now, past, future, hm(past), hm(future))\n",
     );
@@ -132,12 +133,30 @@ fn deadlines_met_missed_and_pending() {
         None
     );
 
+    // Late: the success came 5 min after the deadline. The deadline stays missed (counted),
+    // in the state `late`; with the default 24 h window the success meets the next one.
+    assert_eq!(state(&r, "orders-late", &orders, "previous", "late"), 1.0);
+    assert_eq!(state(&r, "orders-late", &orders, "previous", "missed"), 0.0);
+    assert_eq!(state(&r, "orders-late", &orders, "next", "met"), 1.0);
+    assert_eq!(
+        value(
+            &r,
+            "pipeline_bridge.deadline.missed",
+            &[("cicd.pipeline.name", "orders-late")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        state(&r, "orders-missing", &orders, "previous", "late"),
+        0.0
+    );
+
     // Next deadline already met (a success 1 h ago, within its 6 h window); the one before,
-    // 22 h ago, had no success in its window.
+    // 22 h ago, had no success in its window: missed, and late since that success.
     assert_eq!(state(&r, "reports-daily", report, "next", "met"), 1.0);
     assert_eq!(state(&r, "reports-daily", report, "next", "pending"), 0.0);
     assert_eq!(
-        state(&r, "reports-daily", report, "previous", "missed"),
+        state(&r, "reports-daily", report, "previous", "late"),
         1.0
     );
     assert_eq!(
@@ -157,8 +176,8 @@ fn deadlines_met_missed_and_pending() {
             &[("pipeline_bridge.deadline", "other account")]
         )
         .is_empty());
-    // Only the matching pipelines have deadline series: 2 + 1 + 1 pipelines x 4 states.
-    assert_eq!(r.points("pipeline_bridge.deadline.state", &[]).len(), 16);
+    // Only the matching pipelines have deadline series: 3 + 1 + 1 pipelines x 5 states.
+    assert_eq!(r.points("pipeline_bridge.deadline.state", &[]).len(), 25);
     let labels = &r.points(
         "pipeline_bridge.deadline.next.timestamp",
         &[("cicd.pipeline.name", "exports-daily")],
