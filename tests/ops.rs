@@ -335,7 +335,8 @@ fn live_metrics_rules_alerts_and_dashboards() {
         "poll_interval = \"1s\"\n\
          [[pipelines]]\nmatch = \"test-etl\"\nsla = \"4m\"\nmax_success_interval = \"30m\"\nteam = \"orders\"\nproject = \"lakehouse\"\n\
          [[pipelines]]\nmatch = \"customer-sync\"\nsla = \"1h\"\nmax_success_interval = \"1s\"\nteam = \"crm\"\n\
-         [[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nmax_success_interval = \"2h\"\nteam = \"data\"\nproject = \"platform\"\n",
+         [[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nmax_success_interval = \"2h\"\nteam = \"data\"\nproject = \"platform\"\n\
+         [[deadlines]]\nmatch = \"test-*\"\nby = \"06:00\"\ntime_zone = \"Europe/Berlin\"\n",
     );
     let state = d.join("state");
     let mut cmd = common::bridge_cmd(&moto.endpoint);
