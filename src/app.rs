@@ -135,6 +135,10 @@ pub async fn run(
     let estate = poller::connect(&cfg, &observers).await?;
     poller::require_accounts(&estate.sources)?;
     let account_filters = estate.account_filters();
+    let arrival_accounts: Vec<_> = (estate.accounts.iter())
+        .map(|a| (a.id.clone(), a.regions.clone()))
+        .collect();
+    let arrivals = crate::arrivals::Arrivals::connect(&cfg, &arrival_accounts)?;
     let mut poller = Poller::new(
         cfg,
         estate.sources,
@@ -143,7 +147,8 @@ pub async fn run(
         telemetry.clone(),
         counts,
     )?
-    .with_account_filters(account_filters);
+    .with_account_filters(account_filters)
+    .with_arrivals(arrivals);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = opts.listen {
         let bound = crate::serve::spawn(addr, telemetry.clone(), ready.clone()).await?;

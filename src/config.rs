@@ -47,6 +47,9 @@ pub struct Config {
     /// 06:00 Europe/Berlin on weekdays". Every entry that matches a pipeline applies to it
     /// (docs/deadlines.md).
     pub deadlines: Vec<DeadlineSettings>,
+    /// S3 arrival expectations (`[[arrivals]]`): "an object under
+    /// s3://bucket/prefix/{yyyy}/{mm}/{dd}/ by 07:00 UTC daily" (docs/deadlines.md).
+    pub arrivals: Vec<ArrivalSettings>,
     /// Every other top-level key, as written: the sources' tables, checked and read by
     /// [`Config::sources`] (an unknown key is an error).
     #[serde(flatten)]
@@ -113,22 +116,78 @@ pub struct DeadlineSettings {
     pub window: Option<String>,
 }
 
+/// A schedule from its config keys, or the key that is wrong (`by`, `time_zone`, `days`,
+/// `window`) and why.
+fn schedule_of(
+    by: &str,
+    time_zone: Option<&str>,
+    days: Option<&[String]>,
+    window: Option<&str>,
+) -> Result<crate::schedule::Schedule, (&'static str, String)> {
+    use crate::schedule as s;
+    let by = s::parse_by(by).map_err(|e| ("by", e))?;
+    let zone = s::parse_time_zone(time_zone.unwrap_or("UTC")).map_err(|e| ("time_zone", e))?;
+    let days = match days {
+        Some(d) => s::parse_days(d).map_err(|e| ("days", e))?,
+        None => s::Days::DAILY,
+    };
+    let window = match window {
+        Some(w) => s::parse_window(w).map_err(|e| ("window", e))?,
+        None => s::Window::DEFAULT,
+    };
+    Ok(s::Schedule::new(by, zone, days, window))
+}
+
+/// One `[[arrivals]]` entry: an S3 prefix (per date) where an object must have arrived by a
+/// time of day.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalSettings {
+    /// Its name (`pipeline_bridge.arrival`), unique.
+    pub name: String,
+    /// `s3://bucket/prefix/{yyyy}/{mm}/{dd}/`: the prefix of the deadline's local date.
+    pub url: String,
+    /// Whose credentials list the bucket: a watched account's id (default: the first).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Region of the bucket: one of the account's watched regions (default: its first).
+    #[serde(default)]
+    pub region: Option<String>,
+    pub by: String,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub days: Option<Vec<String>>,
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Owner, for routing (labels `team`, `project` on the arrival's series).
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+impl ArrivalSettings {
+    /// The schedule, or the key that is wrong and why.
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule, (&'static str, String)> {
+        schedule_of(
+            &self.by,
+            self.time_zone.as_deref(),
+            self.days.as_deref(),
+            self.window.as_deref(),
+        )
+    }
+}
+
 impl DeadlineSettings {
     /// The schedule, or the key that is wrong (`by`, `time_zone`, `days`, `window`) and why.
     pub fn schedule(&self) -> Result<crate::schedule::Schedule, (&'static str, String)> {
-        use crate::schedule as s;
-        let by = s::parse_by(&self.by).map_err(|e| ("by", e))?;
-        let zone = s::parse_time_zone(self.time_zone.as_deref().unwrap_or("UTC"))
-            .map_err(|e| ("time_zone", e))?;
-        let days = match &self.days {
-            Some(d) => s::parse_days(d).map_err(|e| ("days", e))?,
-            None => s::Days::DAILY,
-        };
-        let window = match &self.window {
-            Some(w) => s::parse_window(w).map_err(|e| ("window", e))?,
-            None => s::Window::DEFAULT,
-        };
-        Ok(s::Schedule::new(by, zone, days, window))
+        schedule_of(
+            &self.by,
+            self.time_zone.as_deref(),
+            self.days.as_deref(),
+            self.window.as_deref(),
+        )
     }
 
     /// The label: `name`, else "by HH:MM ZONE DAYS".
@@ -354,6 +413,7 @@ impl Default for Config {
             pipelines: Vec::new(),
             accounts: Vec::new(),
             deadlines: Vec::new(),
+            arrivals: Vec::new(),
             source_tables: BTreeMap::new(),
         }
     }
@@ -798,6 +858,7 @@ impl Config {
             }
         }
         self.validate_deadlines(&invalid)?;
+        self.validate_arrivals(&invalid)?;
         if let Some(ep) = &self.otlp.endpoint {
             // The same rule as for OTEL_EXPORTER_OTLP_*ENDPOINT; the message hides a password.
             crate::export::settings::check_endpoint(ep.trim()).map_err(|why| {
@@ -1010,6 +1071,51 @@ impl Config {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks `[[arrivals]]`: unique names, S3 URLs (bucket and prefix template), account ids
+    /// and regions, schedules.
+    fn validate_arrivals(
+        &self,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        if self.arrivals.len() > MAX_DEADLINES {
+            return Err(invalid(
+                "arrivals",
+                format!("{} entries; at most {MAX_DEADLINES}", self.arrivals.len()),
+            ));
+        }
+        for (i, a) in self.arrivals.iter().enumerate() {
+            let key = |k: &str| format!("arrivals[{i}].{k}");
+            let esc = |s: &str| crate::sanitize::escape(s).into_owned();
+            if a.name.trim().is_empty() || a.name.len() > 200 {
+                return Err(invalid(
+                    &key("name"),
+                    "must be 1 to 200 characters, not only spaces".into(),
+                ));
+            }
+            if let Some(j) = self.arrivals[..i].iter().position(|o| o.name == a.name) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("`{}` is already the name of arrivals[{j}]", esc(&a.name)),
+                ));
+            }
+            crate::schedule::parse_s3_url(&a.url).map_err(|e| invalid(&key("url"), esc(&e)))?;
+            if let Some(acct) = &a.account {
+                if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        &key("account"),
+                        format!("`{}`: expected a 12-digit AWS account id", esc(acct)),
+                    ));
+                }
+            }
+            if let Some(r) = &a.region {
+                check_regions(std::slice::from_ref(r), &key("region"), invalid)?;
+            }
+            a.schedule()
+                .map_err(|(k, msg)| invalid(&key(k), esc(&msg)))?;
         }
         Ok(())
     }

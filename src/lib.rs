@@ -54,6 +54,7 @@
 //! `grafana/`, `compose/` with `docker-compose.yml`, and `docs/`.
 
 pub mod app;
+pub mod arrivals;
 pub mod aws;
 pub mod config;
 pub mod convert;

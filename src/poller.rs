@@ -555,6 +555,8 @@ pub struct Poller {
     discovered_at: HashMap<usize, Millis>,
     /// `[[deadlines]]` and the recent successes they are evaluated against.
     deadlines: crate::deadlines::Deadlines,
+    /// `[[arrivals]]`, connected ([`Poller::with_arrivals`]).
+    arrivals: crate::arrivals::Arrivals,
 }
 
 impl Poller {
@@ -600,6 +602,7 @@ impl Poller {
         }
         let p = Poller {
             deadlines,
+            arrivals: Default::default(),
             filters,
             expectations,
             initialized: Default::default(),
@@ -631,6 +634,12 @@ impl Poller {
     /// [`Estate::account_filters`]).
     pub fn with_account_filters(mut self, by_account: BTreeMap<String, NameFilter>) -> Self {
         self.filters.set_accounts(by_account);
+        self
+    }
+
+    /// Adds the S3 arrival expectations, checked once per cycle.
+    pub fn with_arrivals(mut self, arrivals: crate::arrivals::Arrivals) -> Self {
+        self.arrivals = arrivals;
         self
     }
 
@@ -841,6 +850,23 @@ impl Poller {
         // is read and committed above.
         let deadlines = self.deadlines.evaluate(&watched, now);
         self.telemetry.set_deadlines(&deadlines);
+        if !self.arrivals.is_empty() {
+            let telemetry = self.telemetry.clone();
+            let arrivals = self
+                .arrivals
+                .check(now, |a, e| {
+                    telemetry.system_error(
+                        crate::arrivals::COMPONENT,
+                        &e.error_type(),
+                        &a.account,
+                        &a.region,
+                    );
+                    report.errors.push(e.to_string());
+                    report.aws_errors += 1;
+                })
+                .await;
+            self.telemetry.set_arrivals(&arrivals);
+        }
         // An account and region was read when one of its pipelines was read or nothing of it
         // failed (the whole cycle's rule, per account): a listing that works while every
         // pipeline's read is denied is not a read.

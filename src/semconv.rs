@@ -76,6 +76,10 @@ pub const SIGNAL: &str = "signal";
 pub const BRIDGE_DEADLINE: &str = "pipeline_bridge.deadline";
 /// On `pipeline_bridge.deadline.state`: `previous` (the last deadline that passed) or `next`.
 pub const PERIOD: &str = "period";
+/// On the arrival metrics: the `[[arrivals]]` entry's name.
+pub const BRIDGE_ARRIVAL: &str = "pipeline_bridge.arrival";
+/// On the arrival metrics: the bucket listed.
+pub const AWS_S3_BUCKET: &str = "aws.s3.bucket";
 /// On `pipeline_bridge.deadline.state`: `met`, `missed`, `late` (previous only), `pending` (next only).
 pub const STATE: &str = "state";
 
@@ -234,6 +238,26 @@ pub const DEADLINE_MISSED: MetricDef = MetricDef {
     description:
         "Deadlines that passed without a successful run, each counted once per bridge process.",
 };
+pub const ARRIVAL_STATE: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.state",
+    unit: "",
+    description: "State set per S3 arrival expectation: for the previous deadline met, missed or late (an object came after it), for the next one met or pending; 1 for the current state, 0 for the others.",
+};
+pub const ARRIVAL_NEXT: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.next.timestamp",
+    unit: "s",
+    description: "Unix time of the arrival's next deadline.",
+};
+pub const ARRIVAL_LAST: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.last.timestamp",
+    unit: "s",
+    description: "Newest LastModified (Unix seconds) seen under the prefix of the previous or next deadline's date; absent while nothing was seen.",
+};
+pub const ARRIVAL_MISSED: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.missed",
+    unit: "{deadline}",
+    description: "Arrival deadlines that passed without an object in their window, each counted once per bridge process.",
+};
 
 pub const POLL_INTERVAL: MetricDef = MetricDef {
     name: "pipeline_bridge.poll.interval",
@@ -277,6 +301,10 @@ pub const ALL_METRICS: &[MetricDef] = &[
     DEADLINE_NEXT,
     DEADLINE_MET_AT,
     DEADLINE_MISSED,
+    ARRIVAL_STATE,
+    ARRIVAL_NEXT,
+    ARRIVAL_LAST,
+    ARRIVAL_MISSED,
 ];
 
 /// Histogram bucket bounds for run and step durations: one second up to two days.

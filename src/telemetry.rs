@@ -77,6 +77,10 @@ struct Gauges {
     deadline_state: Vec<(Labels, f64)>,
     deadline_next: Vec<(Labels, f64)>,
     deadline_met: Vec<(Labels, f64)>,
+    /// Arrival state set, next deadline and last arrival (replaced every cycle).
+    arrival_state: Vec<(Labels, f64)>,
+    arrival_next: Vec<(Labels, f64)>,
+    arrival_last: Vec<(Labels, f64)>,
     /// Sources' latest-value metrics: metric name → (pipeline key, labels key) → value.
     measures: BTreeMap<&'static str, MeasureSeries>,
 }
@@ -173,6 +177,7 @@ pub struct Telemetry {
     run_errors: Counter<u64>,
     runs: Counter<u64>,
     deadline_missed: Counter<u64>,
+    arrival_missed: Counter<u64>,
     sla_breaches: Counter<u64>,
     system_errors: Counter<u64>,
     bridge_errors: Counter<u64>,
@@ -270,7 +275,10 @@ impl Telemetry {
             .build();
         // Gauges read from `Gauges` at collection time: per-pipeline maps and single values.
         type Read = fn(&Gauges) -> Vec<(Labels, f64)>;
-        let gauge_reads: [(MetricDef, Read); 15] = [
+        let gauge_reads: [(MetricDef, Read); 18] = [
+            (sc::ARRIVAL_STATE, |g| g.arrival_state.clone()),
+            (sc::ARRIVAL_NEXT, |g| g.arrival_next.clone()),
+            (sc::ARRIVAL_LAST, |g| g.arrival_last.clone()),
             (sc::DEADLINE_STATE, |g| g.deadline_state.clone()),
             (sc::DEADLINE_NEXT, |g| g.deadline_next.clone()),
             (sc::DEADLINE_MET_AT, |g| g.deadline_met.clone()),
@@ -331,6 +339,7 @@ impl Telemetry {
             run_errors: counter(&m, sc::RUN_ERRORS),
             runs: counter(&m, sc::PIPELINE_RUNS),
             deadline_missed: counter(&m, sc::DEADLINE_MISSED),
+            arrival_missed: counter(&m, sc::ARRIVAL_MISSED),
             sla_breaches: counter(&m, sc::PIPELINE_SLA_BREACHES),
             system_errors: counter(&m, sc::SYSTEM_ERRORS),
             bridge_errors,
@@ -758,6 +767,49 @@ impl Telemetry {
             g.deadline_state = state;
             g.deadline_next = next;
             g.deadline_met = met;
+        }
+    }
+
+    /// Publishes where every S3 arrival stands (replacing the previous cycle's series) and
+    /// counts the misses not counted yet.
+    pub fn set_arrivals(&self, reports: &[crate::arrivals::ArrivalReport]) {
+        let (mut state, mut next, mut last) = (Vec::new(), Vec::new(), Vec::new());
+        for r in reports {
+            let mut base = vec![
+                KeyValue::new(sc::BRIDGE_ARRIVAL, r.name.clone()),
+                KeyValue::new(sc::AWS_S3_BUCKET, r.bucket.clone()),
+                KeyValue::new(sc::CLOUD_ACCOUNT_ID, r.account.clone()),
+                KeyValue::new(sc::CLOUD_REGION, r.region.clone()),
+            ];
+            if let Some(t) = &r.team {
+                base.push(KeyValue::new(sc::TEAM, t.clone()));
+            }
+            if let Some(p) = &r.project {
+                base.push(KeyValue::new(sc::PROJECT, p.clone()));
+            }
+            self.arrival_missed.add(u64::from(r.newly_missed), &base);
+            let periods: [(&str, Option<&str>, &[&str]); 2] = [
+                ("previous", r.previous, &["met", "missed", "late"]),
+                ("next", Some(r.next), &["met", "pending"]),
+            ];
+            for (period, current, states) in periods {
+                let Some(current) = current else { continue };
+                for &s in states {
+                    let mut l = base.clone();
+                    l.push(KeyValue::new(sc::PERIOD, period));
+                    l.push(KeyValue::new(sc::STATE, s));
+                    state.push((l, f64::from(u8::from(s == current))));
+                }
+            }
+            if let Some(at) = r.last_arrival {
+                last.push((base.clone(), at.0 as f64 / 1000.0));
+            }
+            next.push((base, r.next_deadline.0 as f64 / 1000.0));
+        }
+        if let Ok(mut g) = self.gauges.lock() {
+            g.arrival_state = state;
+            g.arrival_next = next;
+            g.arrival_last = last;
         }
     }
 
