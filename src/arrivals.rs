@@ -21,6 +21,10 @@ pub const MAX_PAGES: usize = 10;
 /// The component of `cicd.system.errors` for failed S3 calls.
 pub const COMPONENT: &str = "s3";
 
+/// A watched account's id and, per region, its AWS configuration and call counter
+/// ([`crate::poller::Account::regions`]).
+pub type AccountConfigs = (String, Vec<(String, aws_config::SdkConfig, CallCounter)>);
+
 /// One configured arrival, connected.
 pub struct Arrival {
     pub name: String,
@@ -75,10 +79,7 @@ impl Arrivals {
     /// Connects the config's arrivals with the accounts' AWS configurations: `(account id,
     /// [(region, SdkConfig, CallCounter)])` in config order. The error names the entry whose
     /// account or region is not watched.
-    pub fn connect(
-        cfg: &Config,
-        accounts: &[(String, Vec<(String, aws_config::SdkConfig, CallCounter)>)],
-    ) -> anyhow::Result<Arrivals> {
+    pub fn connect(cfg: &Config, accounts: &[AccountConfigs]) -> anyhow::Result<Arrivals> {
         let mut arrivals = Vec::new();
         for (i, a) in cfg.arrivals.iter().enumerate() {
             let (bucket, template) = crate::schedule::parse_s3_url(&a.url)

@@ -155,10 +155,7 @@ fn deadlines_met_missed_and_pending() {
     // 22 h ago, had no success in its window: missed, and late since that success.
     assert_eq!(state(&r, "reports-daily", report, "next", "met"), 1.0);
     assert_eq!(state(&r, "reports-daily", report, "next", "pending"), 0.0);
-    assert_eq!(
-        state(&r, "reports-daily", report, "previous", "late"),
-        1.0
-    );
+    assert_eq!(state(&r, "reports-daily", report, "previous", "late"), 1.0);
     assert_eq!(
         value(
             &r,
