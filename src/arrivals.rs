@@ -18,6 +18,9 @@ use tracing::warn;
 
 /// Pages of one listing (1000 keys each) before giving up on finding an object in the window.
 pub const MAX_PAGES: usize = 10;
+/// The IAM action `ListObjectsV2` needs, on the bucket (`iam-policy` prints it for every
+/// configured bucket).
+pub const IAM_ACTION: &str = "s3:ListBucket";
 /// The component of `cicd.system.errors` for failed S3 calls.
 pub const COMPONENT: &str = "s3";
 

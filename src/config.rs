@@ -1570,6 +1570,76 @@ mod tests {
     }
 
     #[test]
+    fn arrivals_are_checked_and_errors_name_the_entry_key_and_line() {
+        let c = parse(
+            "[[arrivals]]\nname = \"partner\"\nurl = \"s3://landing/partner/{yyyy}/{mm}/{dd}/\"\nby = \"07:00\"\nteam = \"orders\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.arrivals[0].schedule().unwrap().zone_name(), "UTC");
+        let one = |rest: &str| {
+            format!("[[arrivals]]\nname = \"a\"\nurl = \"s3://landing/x/\"\nby = \"07:00\"\n{rest}")
+        };
+        for (text, key, line, what) in [
+            (
+                one("").replace("s3://landing/x/", "https://landing/x/"),
+                "arrivals[0].url",
+                3,
+                "s3://",
+            ),
+            (
+                one("").replace("s3://landing/x/", "s3://Landing/x/"),
+                "arrivals[0].url",
+                3,
+                "not allowed",
+            ),
+            (
+                one("").replace("s3://landing/x/", "s3://landing/{yyy}/"),
+                "arrivals[0].url",
+                3,
+                "unknown placeholder",
+            ),
+            (one("").replace("07:00", "7"), "arrivals[0].by", 4, "HH:MM"),
+            (
+                one("time_zone = \"Mars/Olympus\"\n"),
+                "arrivals[0].time_zone",
+                5,
+                "unknown time zone",
+            ),
+            (
+                one("window = \"0s\"\n"),
+                "arrivals[0].window",
+                5,
+                "more than 0",
+            ),
+            (
+                one("account = \"abc\"\n"),
+                "arrivals[0].account",
+                5,
+                "12-digit",
+            ),
+            (one("region = \" \"\n"), "arrivals[0].region", 5, "empty"),
+            (
+                format!("{}{}", one(""), one("")),
+                "arrivals[1].name",
+                6,
+                "already the name of arrivals[0]",
+            ),
+        ] {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`"))
+                    && err.contains(&format!("line {line}"))
+                    && err.contains(what),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("[[arrivals]]\nname = \"a\"\nby = \"07:00\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("url"), "{err}");
+    }
+
+    #[test]
     fn filters_include_and_exclude() {
         let c = parse("[glue]\ninclude = [\"orders-*\", \"customers-*\"]\nexclude = [\"*-test\"]")
             .unwrap();
