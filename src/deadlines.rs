@@ -103,20 +103,20 @@ impl Deadlines {
         }
     }
 
-    /// The deadlines of every watched pipeline at `now`. Pipelines not in `watched` lose their
-    /// history; successes older than [`KEEP_MS`] are dropped.
+    /// The deadlines of every watched pipeline at `now`. Successes older than [`KEEP_MS`] are
+    /// dropped (and a pipeline with none left is forgotten); a pipeline that is not watched in
+    /// this cycle keeps its history, so a first discovery that fails does not lose the
+    /// successes seeded from the checkpoint.
     pub fn evaluate(&mut self, watched: &[PipelineRef], now: Millis) -> Vec<DeadlineReport> {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let keys: HashSet<String> = watched.iter().map(|p| p.key()).collect();
-        self.successes.retain(|k, _| keys.contains(k));
         let oldest = now.0.saturating_sub(KEEP_MS);
         for v in self.successes.values_mut() {
             v.retain(|e| e.0 >= oldest);
         }
-        self.counted
-            .retain(|(k, _, at)| keys.contains(k) && *at >= oldest);
+        self.successes.retain(|_, v| !v.is_empty());
+        self.counted.retain(|(_, _, at)| *at >= oldest);
         let mut out = Vec::new();
         for p in watched {
             let key = p.key();
@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn history_is_bounded_and_forgotten_with_the_pipeline() {
+    fn history_is_bounded_kept_through_a_failed_discovery_and_forgotten_when_old() {
         let mut d = Deadlines::from_config(&cfg("[[deadlines]]\nmatch = \"*\"\nby = \"06:00\"\n"));
         let a = pipe("a");
         for i in 0..1000 {
@@ -217,6 +217,12 @@ mod tests {
         }
         assert_eq!(d.successes[&a.key()].len(), MAX_SUCCESSES);
         d.evaluate(&[], Millis(1_700_000_000_000));
-        assert!(d.successes.is_empty());
+        assert_eq!(
+            d.successes[&a.key()].len(),
+            MAX_SUCCESSES,
+            "kept while not watched (a failed discovery)"
+        );
+        d.evaluate(&[a.clone()], Millis(1_700_000_000_000 + KEEP_MS + 1000));
+        assert!(d.successes.is_empty(), "forgotten after 8 days");
     }
 }
