@@ -141,5 +141,19 @@ for (const le of ['60', '+Inf']) series('pipeline_bridge_export_lag_seconds_buck
   dl(prod, 'by 01:40 UTC daily', 100, (m) => ({ previous: 'met', next: m >= 50 && m <= 100 ? 'met' : 'pending' }));
   dl(sync, 'by 02:00 UTC daily', 120, (m) => ({ previous: m <= 120 ? 'met' : m >= 178 ? 'late' : 'missed', next: 'pending' }));
 }
+// S3 arrivals (OTLP path; no pipeline labels): "partner" (team orders) due at 100, its object
+// arrived at 80; "feed" (no team) due at 120, missed, its object arrives late at 150.
+{
+  const ar = (L, due, state, last) => {
+    series('pipeline_bridge_arrival_next_timestamp_seconds', L, (m) => (m <= due ? due * 60 : due * 60 + 86400));
+    series('pipeline_bridge_arrival_last_timestamp_seconds', L, (m) => last(m));
+    for (const [period, states] of [['previous', ['met', 'missed', 'late']], ['next', ['met', 'pending']]]) {
+      for (const st of states) series('pipeline_bridge_arrival_state', { ...L, period, state: st }, (m) => (state(m)[period] === st ? 1 : 0));
+    }
+  };
+  const A = { aws_s3_bucket: 'landing', cloud_account_id: '111', cloud_region: 'us-east-1' };
+  ar({ ...A, pipeline_bridge_arrival: 'partner', team: 'orders' }, 100, (m) => ({ previous: m <= 100 ? 'missed' : 'met', next: m >= 80 && m <= 100 ? 'met' : 'pending' }), (m) => (m >= 80 ? 4800 : null));
+  ar({ ...A, pipeline_bridge_arrival: 'feed' }, 120, (m) => ({ previous: m <= 120 ? 'met' : m >= 150 ? 'late' : 'missed', next: 'pending' }), (m) => (m >= 150 ? 9000 : null));
+}
 
 export const inputSeries = out;
