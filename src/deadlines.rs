@@ -222,7 +222,10 @@ mod tests {
             MAX_SUCCESSES,
             "kept while not watched (a failed discovery)"
         );
-        d.evaluate(&[a.clone()], Millis(1_700_000_000_000 + KEEP_MS + 1000));
+        d.evaluate(
+            std::slice::from_ref(&a),
+            Millis(1_700_000_000_000 + KEEP_MS + 1000),
+        );
         assert!(d.successes.is_empty(), "forgotten after 8 days");
     }
 }
