@@ -135,6 +135,10 @@ pub async fn run(
     let estate = poller::connect(&cfg, &observers).await?;
     poller::require_accounts(&estate.sources)?;
     let account_filters = estate.account_filters();
+    let arrival_accounts: Vec<_> = (estate.accounts.iter())
+        .map(|a| (a.id.clone(), a.regions.clone()))
+        .collect();
+    let arrivals = crate::arrivals::Arrivals::connect(&cfg, &arrival_accounts)?;
     let mut poller = Poller::new(
         cfg,
         estate.sources,
@@ -143,7 +147,8 @@ pub async fn run(
         telemetry.clone(),
         counts,
     )?
-    .with_account_filters(account_filters);
+    .with_account_filters(account_filters)
+    .with_arrivals(arrivals);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = opts.listen {
         let bound = crate::serve::spawn(addr, telemetry.clone(), ready.clone()).await?;
@@ -399,6 +404,42 @@ pub fn iam_policy(cfg: &Config, what: &PolicyFor) -> anyhow::Result<String> {
         })
     };
     let entries = &cfg.accounts;
+    // `[[arrivals]]` listed with an entry's credentials: its account, or (without `account`)
+    // the first entry's (`None`: no `[[accounts]]`, the ambient credentials).
+    let arrivals_of = |entry: Option<usize>| -> Vec<&crate::config::ArrivalSettings> {
+        cfg.arrivals
+            .iter()
+            .filter(|a| match (entry, &a.account) {
+                (None, _) => true,
+                (Some(i), Some(id)) => entries[i].role_account() == Some(id.as_str()),
+                (Some(i), None) => i == 0,
+            })
+            .collect()
+    };
+    let with_arrivals = |mut st: Vec<serde_json::Value>,
+                         arrivals: &[&crate::config::ArrivalSettings]| {
+        let buckets: std::collections::BTreeSet<String> = arrivals
+            .iter()
+            .filter_map(|a| {
+                let (bucket, _) = crate::schedule::parse_s3_url(&a.url).ok()?;
+                let region = a
+                    .region
+                    .as_deref()
+                    .or(cfg.aws.regions.first().map(String::as_str));
+                let part = crate::model::partition(region.unwrap_or(""));
+                Some(format!("arn:{part}:s3:::{bucket}"))
+            })
+            .collect();
+        if !buckets.is_empty() {
+            st.push(serde_json::json!({
+                "Sid": "PipelineOtelBridgeArrivals",
+                "Effect": "Allow",
+                "Action": crate::arrivals::IAM_ACTION,
+                "Resource": buckets,
+            }));
+        }
+        st
+    };
     let statements = match what {
         PolicyFor::Watched(None) => {
             // Every watched account's sources (an entry without `sources` has them all).
@@ -413,11 +454,12 @@ pub fn iam_policy(cfg: &Config, what: &PolicyFor) -> anyhow::Result<String> {
                     }
                 }
             }
-            vec![read(&specs)]
+            with_arrivals(vec![read(&specs)], &arrivals_of(None))
         }
         PolicyFor::Watched(Some(which)) => {
             let a = account_entry(entries, which)?;
-            vec![read(&specs_for(&a.sources))]
+            let i = entries.iter().position(|e| std::ptr::eq(e, a));
+            with_arrivals(vec![read(&specs_for(&a.sources))], &arrivals_of(i))
         }
         PolicyFor::Bridge => {
             let roles: Vec<&str> = entries
@@ -425,10 +467,12 @@ pub fn iam_policy(cfg: &Config, what: &PolicyFor) -> anyhow::Result<String> {
                 .filter_map(|a| a.role_arn.as_deref())
                 .collect();
             let mut st = Vec::new();
-            if let Some(ambient) = entries.iter().find(|a| a.role_arn.is_none()) {
-                st.push(read(&specs_for(&ambient.sources)));
+            if let Some(i) = entries.iter().position(|a| a.role_arn.is_none()) {
+                st.push(read(&specs_for(&entries[i].sources)));
+                st = with_arrivals(st, &arrivals_of(Some(i)));
             } else if entries.is_empty() {
                 st.push(read(&specs_for(&[])));
+                st = with_arrivals(st, &arrivals_of(None));
             }
             if !roles.is_empty() {
                 st.push(serde_json::json!({

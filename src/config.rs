@@ -45,6 +45,13 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// Owners from AWS resource tags (`[ownership]`).
     pub ownership: Ownership,
+    /// Daily deadlines by pipeline name pattern (`[[deadlines]]`): "must have succeeded by
+    /// 06:00 Europe/Berlin on weekdays". Every entry that matches a pipeline applies to it
+    /// (docs/deadlines.md).
+    pub deadlines: Vec<DeadlineSettings>,
+    /// S3 arrival expectations (`[[arrivals]]`): "an object under
+    /// s3://bucket/prefix/{yyyy}/{mm}/{dd}/ by 07:00 UTC daily" (docs/deadlines.md).
+    pub arrivals: Vec<ArrivalSettings>,
     /// Every other top-level key, as written: the sources' tables, checked and read by
     /// [`Config::sources`] (an unknown key is an error).
     #[serde(flatten)]
@@ -182,6 +189,126 @@ impl TagFilter {
             tags.get(k).is_some_and(|v| g.is_match(v.trim()))
         };
         (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+    }
+}
+
+/// One `[[deadlines]]` entry: the pipelines it applies to and its schedule (checked by
+/// [`crate::schedule`]'s parsers on load).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineSettings {
+    /// Glob pattern on the pipeline name.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Only pipelines of this kind (`glue-job`, `sfn`, …).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Only pipelines in this account (12 digits).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The deadline's label (`pipeline_bridge.deadline`); default "by 06:00 Europe/Berlin
+    /// weekdays".
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Time of day, "HH:MM" (24-hour), by which a run must have succeeded.
+    pub by: String,
+    /// IANA time zone of `by` and of the days; default "UTC".
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Days with a deadline ("mon".."sun", "weekdays", "daily"); default daily.
+    #[serde(default)]
+    pub days: Option<Vec<String>>,
+    /// How long before the deadline a success still counts (default 24h, at most 7 days).
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+/// A schedule from its config keys, or the key that is wrong (`by`, `time_zone`, `days`,
+/// `window`) and why.
+fn schedule_of(
+    by: &str,
+    time_zone: Option<&str>,
+    days: Option<&[String]>,
+    window: Option<&str>,
+) -> Result<crate::schedule::Schedule, (&'static str, String)> {
+    use crate::schedule as s;
+    let by = s::parse_by(by).map_err(|e| ("by", e))?;
+    let zone = s::parse_time_zone(time_zone.unwrap_or("UTC")).map_err(|e| ("time_zone", e))?;
+    let days = match days {
+        Some(d) => s::parse_days(d).map_err(|e| ("days", e))?,
+        None => s::Days::DAILY,
+    };
+    let window = match window {
+        Some(w) => s::parse_window(w).map_err(|e| ("window", e))?,
+        None => s::Window::DEFAULT,
+    };
+    Ok(s::Schedule::new(by, zone, days, window))
+}
+
+/// One `[[arrivals]]` entry: an S3 prefix (per date) where an object must have arrived by a
+/// time of day.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalSettings {
+    /// Its name (`pipeline_bridge.arrival`), unique.
+    pub name: String,
+    /// `s3://bucket/prefix/{yyyy}/{mm}/{dd}/`: the prefix of the deadline's local date.
+    pub url: String,
+    /// Whose credentials list the bucket: a watched account's id (default: the first).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Region of the bucket: one of the account's watched regions (default: its first).
+    #[serde(default)]
+    pub region: Option<String>,
+    pub by: String,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub days: Option<Vec<String>>,
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Owner, for routing (labels `team`, `project` on the arrival's series).
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+impl ArrivalSettings {
+    /// The schedule, or the key that is wrong and why.
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule, (&'static str, String)> {
+        schedule_of(
+            &self.by,
+            self.time_zone.as_deref(),
+            self.days.as_deref(),
+            self.window.as_deref(),
+        )
+    }
+}
+
+impl DeadlineSettings {
+    /// The schedule, or the key that is wrong (`by`, `time_zone`, `days`, `window`) and why.
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule, (&'static str, String)> {
+        schedule_of(
+            &self.by,
+            self.time_zone.as_deref(),
+            self.days.as_deref(),
+            self.window.as_deref(),
+        )
+    }
+
+    /// The label: `name`, else "by HH:MM ZONE DAYS".
+    pub fn label(&self, schedule: &crate::schedule::Schedule) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!(
+                "by {:02}:{:02} {} {}",
+                schedule.by().hour(),
+                schedule.by().minute(),
+                schedule.zone_name(),
+                schedule.days()
+            ),
+        }
     }
 }
 
@@ -401,6 +528,8 @@ impl Default for Config {
             pipelines: Vec::new(),
             accounts: Vec::new(),
             ownership: Ownership::default(),
+            deadlines: Vec::new(),
+            arrivals: Vec::new(),
             source_tables: BTreeMap::new(),
         }
     }
@@ -717,6 +846,9 @@ pub mod limits {
     pub const SINCE: Duration = LOOKBACK;
 }
 
+/// Most `[[deadlines]]` entries.
+pub const MAX_DEADLINES: usize = 1000;
+
 /// A limit for messages: `30 days`, `1 day`, `10m`.
 fn show_limit(d: Duration) -> String {
     const DAY: u64 = 24 * 3600;
@@ -921,6 +1053,8 @@ impl Config {
                 at_most(&key(name), d, limits::PIPELINE, "")?;
             }
         }
+        self.validate_deadlines(&invalid)?;
+        self.validate_arrivals(&invalid)?;
         if let Some(ep) = &self.otlp.endpoint {
             // The same rule as for OTEL_EXPORTER_OTLP_*ENDPOINT; the message hides a password.
             crate::export::settings::check_endpoint(ep.trim()).map_err(|why| {
@@ -1060,6 +1194,124 @@ impl Config {
             }
             a.filter()
                 .map_err(|(k, msg)| invalid(&key(k), crate::sanitize::escape(&msg).into()))?;
+        }
+        Ok(())
+    }
+
+    /// Checks `[[deadlines]]`: patterns, kinds, account ids, schedules, and names that are
+    /// neither empty nor given twice.
+    fn validate_deadlines(
+        &self,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        if self.deadlines.len() > MAX_DEADLINES {
+            return Err(invalid(
+                "deadlines",
+                format!("{} entries; at most {MAX_DEADLINES}", self.deadlines.len()),
+            ));
+        }
+        for (i, d) in self.deadlines.iter().enumerate() {
+            let key = |k: &str| format!("deadlines[{i}].{k}");
+            Glob::new(&d.pattern).map_err(|e| {
+                invalid(
+                    &key("match"),
+                    format!("bad pattern `{}`: {e}", crate::sanitize::escape(&d.pattern)),
+                )
+            })?;
+            if let Some(k) = &d.kind {
+                if crate::sources::kind(k).is_none() {
+                    return Err(invalid(
+                        &key("kind"),
+                        format!(
+                            "`{}`: expected {}",
+                            crate::sanitize::escape(k),
+                            crate::sources::kind_names()
+                        ),
+                    ));
+                }
+            }
+            if let Some(a) = &d.account {
+                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        &key("account"),
+                        format!(
+                            "`{}`: expected a 12-digit AWS account id",
+                            crate::sanitize::escape(a)
+                        ),
+                    ));
+                }
+            }
+            if let Some(n) = &d.name {
+                if n.trim().is_empty() || n.len() > 200 {
+                    return Err(invalid(
+                        &key("name"),
+                        "must be 1 to 200 characters, not only spaces".into(),
+                    ));
+                }
+            }
+            let schedule = d
+                .schedule()
+                .map_err(|(k, msg)| invalid(&key(k), crate::sanitize::escape(&msg).into()))?;
+            let label = d.label(&schedule);
+            if let Some(j) = self.deadlines[..i].iter().position(|o| {
+                o.pattern == d.pattern
+                    && o.kind == d.kind
+                    && o.account == d.account
+                    && o.schedule().is_ok_and(|s| o.label(&s) == label)
+            }) {
+                return Err(invalid(
+                    &format!("deadlines[{i}]"),
+                    format!(
+                        "deadlines[{j}] has the same pattern and name `{}`; give one a different `name`",
+                        crate::sanitize::escape(&label)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `[[arrivals]]`: unique names, S3 URLs (bucket and prefix template), account ids
+    /// and regions, schedules.
+    fn validate_arrivals(
+        &self,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        if self.arrivals.len() > MAX_DEADLINES {
+            return Err(invalid(
+                "arrivals",
+                format!("{} entries; at most {MAX_DEADLINES}", self.arrivals.len()),
+            ));
+        }
+        for (i, a) in self.arrivals.iter().enumerate() {
+            let key = |k: &str| format!("arrivals[{i}].{k}");
+            let esc = |s: &str| crate::sanitize::escape(s).into_owned();
+            if a.name.trim().is_empty() || a.name.len() > 200 {
+                return Err(invalid(
+                    &key("name"),
+                    "must be 1 to 200 characters, not only spaces".into(),
+                ));
+            }
+            if let Some(j) = self.arrivals[..i].iter().position(|o| o.name == a.name) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("`{}` is already the name of arrivals[{j}]", esc(&a.name)),
+                ));
+            }
+            crate::schedule::parse_s3_url(&a.url).map_err(|e| invalid(&key("url"), esc(&e)))?;
+            if let Some(acct) = &a.account {
+                if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        &key("account"),
+                        format!("`{}`: expected a 12-digit AWS account id", esc(acct)),
+                    ));
+                }
+            }
+            if let Some(r) = &a.region {
+                check_regions(std::slice::from_ref(r), &key("region"), invalid)?;
+            }
+            a.schedule()
+                .map_err(|(k, msg)| invalid(&key(k), esc(&msg)))?;
         }
         Ok(())
     }
@@ -1591,6 +1843,122 @@ mod tests {
         );
         let err = parse("[otlp]\nprotocol = \"udp\"").unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("udp"), "{err}");
+    }
+
+    #[test]
+    fn deadlines_are_checked_and_errors_name_the_entry_key_and_line() {
+        let c = parse(
+            "[[deadlines]]\nmatch = \"orders-*\"\nby = \"06:00\"\ntime_zone = \"Europe/Berlin\"\ndays = [\"weekdays\"]\n",
+        )
+        .unwrap();
+        let s = c.deadlines[0].schedule().unwrap();
+        assert_eq!(c.deadlines[0].label(&s), "by 06:00 Europe/Berlin weekdays");
+        assert_eq!(s.window(), crate::schedule::Window::DEFAULT);
+        for (text, key, line, what) in [
+            ("[[deadlines]]\nmatch = \"a\"\nby = \"6:00\"\n", "deadlines[0].by", 3, "HH:MM"),
+            (
+                "[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\n\n[[deadlines]]\nmatch = \"b\"\nby = \"07:00\"\ntime_zone = \"Europe/Berlinn\"\n",
+                "deadlines[1].time_zone",
+                8,
+                "unknown time zone",
+            ),
+            ("[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\ndays = [\"mon\", \"funday\"]\n", "deadlines[0].days", 4, "funday"),
+            ("[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\nwindow = \"8days\"\n", "deadlines[0].window", 4, "at most 7 days"),
+            ("[[deadlines]]\nmatch = \"a[\"\nby = \"06:00\"\n", "deadlines[0].match", 2, "bad pattern"),
+            ("[[deadlines]]\nmatch = \"a\"\nkind = \"emr\"\nby = \"06:00\"\n", "deadlines[0].kind", 3, "expected"),
+            ("[[deadlines]]\nmatch = \"a\"\naccount = \"12345\"\nby = \"06:00\"\n", "deadlines[0].account", 3, "12-digit"),
+            ("[[deadlines]]\nmatch = \"a\"\nname = \" \"\nby = \"06:00\"\n", "deadlines[0].name", 3, "1 to 200"),
+            (
+                "[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\n[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\n",
+                "deadlines[1]",
+                4,
+                "same pattern and name",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains(&format!("line {line}")) && err.contains(what),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("[[deadlines]]\nmatch = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("by"), "{err}");
+        let err = parse("[[deadlines]]\nmatch = \"a\"\nby = \"06:00\"\nzone = \"UTC\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zone") && err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn arrivals_are_checked_and_errors_name_the_entry_key_and_line() {
+        let c = parse(
+            "[[arrivals]]\nname = \"partner\"\nurl = \"s3://landing/partner/{yyyy}/{mm}/{dd}/\"\nby = \"07:00\"\nteam = \"orders\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.arrivals[0].schedule().unwrap().zone_name(), "UTC");
+        let one = |rest: &str| {
+            format!("[[arrivals]]\nname = \"a\"\nurl = \"s3://landing/x/\"\nby = \"07:00\"\n{rest}")
+        };
+        for (text, key, line, what) in [
+            (
+                one("").replace("s3://landing/x/", "https://landing/x/"),
+                "arrivals[0].url",
+                3,
+                "s3://",
+            ),
+            (
+                one("").replace("s3://landing/x/", "s3://Landing/x/"),
+                "arrivals[0].url",
+                3,
+                "not allowed",
+            ),
+            (
+                one("").replace("s3://landing/x/", "s3://landing/{yyy}/"),
+                "arrivals[0].url",
+                3,
+                "unknown placeholder",
+            ),
+            (one("").replace("07:00", "7"), "arrivals[0].by", 4, "HH:MM"),
+            (
+                one("time_zone = \"Mars/Olympus\"\n"),
+                "arrivals[0].time_zone",
+                5,
+                "unknown time zone",
+            ),
+            (
+                one("window = \"0s\"\n"),
+                "arrivals[0].window",
+                5,
+                "more than 0",
+            ),
+            (
+                one("account = \"abc\"\n"),
+                "arrivals[0].account",
+                5,
+                "12-digit",
+            ),
+            (one("region = \" \"\n"), "arrivals[0].region", 5, "empty"),
+            (
+                format!("{}{}", one(""), one("")),
+                "arrivals[1].name",
+                6,
+                "already the name of arrivals[0]",
+            ),
+        ] {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`"))
+                    && err.contains(&format!("line {line}"))
+                    && err.contains(what),
+                "{text}: {err}"
+            );
+        }
+        let err = parse("[[arrivals]]\nname = \"a\"\nby = \"07:00\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("url"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! state/      checkpoints behind `CheckpointStore` (local: redb file)
 //! telemetry.rs  metric instruments, collected and exported once per cycle
 //! render.rs   runs as trees in the terminal; sanitize.rs makes AWS text safe to print
+//! schedule.rs deadlines ("by 06:00 Europe/Berlin on weekdays"): met, missed or pending, pure;
+//!             not wired into the poller yet
 //! serve.rs    optional HTTP endpoint: /metrics (Prometheus text), /healthz, /readyz
 //! app.rs      the subcommands; main.rs parses arguments and logging only
 //! semconv.rs  every attribute key and metric name; ids.rs the deterministic ids
@@ -52,9 +54,11 @@
 //! `grafana/`, `compose/` with `docker-compose.yml`, and `docs/`.
 
 pub mod app;
+pub mod arrivals;
 pub mod aws;
 pub mod config;
 pub mod convert;
+pub mod deadlines;
 pub mod errors;
 pub mod export;
 pub mod ids;
@@ -63,6 +67,7 @@ pub mod poller;
 pub mod records;
 pub mod render;
 pub mod sanitize;
+pub mod schedule;
 pub mod semconv;
 pub mod serve;
 pub mod sources;

@@ -15,7 +15,7 @@ use crate::aws::{self, ApiCounts, AwsError, CallCounter};
 use crate::config::{Config, ExpectationRules, Filters, NameFilter};
 use crate::convert::spans;
 use crate::export::{self, ExportError, MetricSender, MetricSink, TraceSender, TraceSink};
-use crate::model::{PipelineRef, PipelineRun, RunPhase, RunStatus};
+use crate::model::{PipelineRef, PipelineRun, RunPhase, RunResult, RunStatus};
 use crate::records::Millis;
 use crate::sanitize::Escaped;
 use crate::semconv::component;
@@ -555,6 +555,10 @@ pub struct Poller {
     discovered_at: HashMap<usize, Millis>,
     /// Per pipeline key: its resource tags, read with discovery when the config uses tags.
     tags: HashMap<String, (usize, BTreeMap<String, String>)>,
+    /// `[[deadlines]]` and the recent successes they are evaluated against.
+    deadlines: crate::deadlines::Deadlines,
+    /// `[[arrivals]]`, connected ([`Poller::with_arrivals`]).
+    arrivals: crate::arrivals::Arrivals,
 }
 
 impl Poller {
@@ -592,7 +596,15 @@ impl Poller {
     ) -> anyhow::Result<Self> {
         let filters = cfg.filters()?;
         let expectations = cfg.expectations();
+        let mut deadlines = crate::deadlines::Deadlines::from_config(&cfg);
+        for (k, cp) in &checkpoints {
+            if let Some(ls) = cp.last_success {
+                deadlines.record_success(k, Millis(ls));
+            }
+        }
         let p = Poller {
+            deadlines,
+            arrivals: Default::default(),
             filters,
             expectations,
             initialized: Default::default(),
@@ -713,6 +725,12 @@ impl Poller {
                 }
             }
         }
+    }
+
+    /// Adds the S3 arrival expectations, checked once per cycle.
+    pub fn with_arrivals(mut self, arrivals: crate::arrivals::Arrivals) -> Self {
+        self.arrivals = arrivals;
+        self
     }
 
     /// Every (account, region) a source watches.
@@ -937,6 +955,27 @@ impl Poller {
 
         report.in_flight = self.checkpoints.values().map(|c| c.in_flight.len()).sum();
         self.publish_gauges(&watched);
+        // Deadlines as of the cycle's start: every run that had ended by then and was listed
+        // is read and committed above.
+        let deadlines = self.deadlines.evaluate(&watched, now);
+        self.telemetry.set_deadlines(&deadlines);
+        if !self.arrivals.is_empty() {
+            let telemetry = self.telemetry.clone();
+            let arrivals = self
+                .arrivals
+                .check(now, |a, e| {
+                    telemetry.system_error(
+                        crate::arrivals::COMPONENT,
+                        &e.error_type(),
+                        &a.account,
+                        &a.region,
+                    );
+                    report.errors.push(e.to_string());
+                    report.aws_errors += 1;
+                })
+                .await;
+            self.telemetry.set_arrivals(&arrivals);
+        }
         // An account and region was read when one of its pipelines was read or nothing of it
         // failed (the whole cycle's rule, per account): a listing that works while every
         // pipeline's read is denied is not a read.
@@ -1127,6 +1166,10 @@ impl Poller {
                 }
                 let ack_time = Millis::now();
                 for (run, label) in &runs {
+                    if let (RunStatus::Ended(RunResult::Success), Some(end)) = (run.status, run.end)
+                    {
+                        self.deadlines.record_success(&run.pipeline.key(), end);
+                    }
                     let lag = run.end.map_or(0.0, |e| e.secs_until(ack_time));
                     self.telemetry.record_run(run, lag, label.as_deref());
                 }

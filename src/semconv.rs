@@ -75,6 +75,17 @@ pub const AWS_SERVICE: &str = "aws.service";
 pub const AWS_OPERATION: &str = "aws.operation";
 pub const OUTCOME: &str = "outcome";
 pub const SIGNAL: &str = "signal";
+/// On the deadline metrics: the deadline's name (`[[deadlines]] name`, default
+/// "by 06:00 Europe/Berlin weekdays").
+pub const BRIDGE_DEADLINE: &str = "pipeline_bridge.deadline";
+/// On `pipeline_bridge.deadline.state`: `previous` (the last deadline that passed) or `next`.
+pub const PERIOD: &str = "period";
+/// On the arrival metrics: the `[[arrivals]]` entry's name.
+pub const BRIDGE_ARRIVAL: &str = "pipeline_bridge.arrival";
+/// On the arrival metrics: the bucket listed.
+pub const AWS_S3_BUCKET: &str = "aws.s3.bucket";
+/// On `pipeline_bridge.deadline.state`: `met`, `missed`, `late` (previous only), `pending` (next only).
+pub const STATE: &str = "state";
 
 /// On `pipeline_bridge.errors`: the part of the bridge that failed (values in [`component`]).
 pub const BRIDGE_COMPONENT: &str = "pipeline_bridge.component";
@@ -210,6 +221,47 @@ pub const CHECKPOINT_LAST_COMMIT: MetricDef = MetricDef {
     unit: "s",
     description: "Unix time of the last successful checkpoint commit.",
 };
+pub const DEADLINE_STATE: MetricDef = MetricDef {
+    name: "pipeline_bridge.deadline.state",
+    unit: "",
+    description: "State set per pipeline and deadline: for the previous deadline met, missed or late (missed, and a success came after it), for the next one met or pending; 1 for the current state, 0 for the other.",
+};
+pub const DEADLINE_NEXT: MetricDef = MetricDef {
+    name: "pipeline_bridge.deadline.next.timestamp",
+    unit: "s",
+    description: "Unix time of the pipeline's next deadline.",
+};
+pub const DEADLINE_MET_AT: MetricDef = MetricDef {
+    name: "pipeline_bridge.deadline.met.timestamp",
+    unit: "s",
+    description: "End time (Unix seconds) of the first successful run that met the deadline, by period; absent while not met.",
+};
+pub const DEADLINE_MISSED: MetricDef = MetricDef {
+    name: "pipeline_bridge.deadline.missed",
+    unit: "{deadline}",
+    description:
+        "Deadlines that passed without a successful run, each counted once per bridge process.",
+};
+pub const ARRIVAL_STATE: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.state",
+    unit: "",
+    description: "State set per S3 arrival expectation: for the previous deadline met, missed or late (an object came after it), for the next one met or pending; 1 for the current state, 0 for the others.",
+};
+pub const ARRIVAL_NEXT: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.next.timestamp",
+    unit: "s",
+    description: "Unix time of the arrival's next deadline.",
+};
+pub const ARRIVAL_LAST: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.last.timestamp",
+    unit: "s",
+    description: "Newest LastModified (Unix seconds) seen under the prefix of the previous or next deadline's date; absent while nothing was seen.",
+};
+pub const ARRIVAL_MISSED: MetricDef = MetricDef {
+    name: "pipeline_bridge.arrival.missed",
+    unit: "{deadline}",
+    description: "Arrival deadlines that passed without an object in their window, each counted once per bridge process.",
+};
 
 pub const POLL_INTERVAL: MetricDef = MetricDef {
     name: "pipeline_bridge.poll.interval",
@@ -249,6 +301,14 @@ pub const ALL_METRICS: &[MetricDef] = &[
     CHECKPOINT_LAST_COMMIT,
     POLL_INTERVAL,
     START_TIME,
+    DEADLINE_STATE,
+    DEADLINE_NEXT,
+    DEADLINE_MET_AT,
+    DEADLINE_MISSED,
+    ARRIVAL_STATE,
+    ARRIVAL_NEXT,
+    ARRIVAL_LAST,
+    ARRIVAL_MISSED,
 ];
 
 /// Histogram bucket bounds for run and step durations: one second up to two days.

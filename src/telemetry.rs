@@ -73,6 +73,14 @@ struct Gauges {
     /// Per (account, region): last cycle that read it (Unix s) and its watermark lag (s).
     account_success: BTreeMap<(String, String), f64>,
     account_lag: BTreeMap<(String, String), f64>,
+    /// Deadline state set, next deadline and met time (replaced every cycle).
+    deadline_state: Vec<(Labels, f64)>,
+    deadline_next: Vec<(Labels, f64)>,
+    deadline_met: Vec<(Labels, f64)>,
+    /// Arrival state set, next deadline and last arrival (replaced every cycle).
+    arrival_state: Vec<(Labels, f64)>,
+    arrival_next: Vec<(Labels, f64)>,
+    arrival_last: Vec<(Labels, f64)>,
     /// Sources' latest-value metrics: metric name → (pipeline key, labels key) → value.
     measures: BTreeMap<&'static str, MeasureSeries>,
 }
@@ -168,6 +176,8 @@ pub struct Telemetry {
     run_duration: Histogram<f64>,
     run_errors: Counter<u64>,
     runs: Counter<u64>,
+    deadline_missed: Counter<u64>,
+    arrival_missed: Counter<u64>,
     sla_breaches: Counter<u64>,
     system_errors: Counter<u64>,
     bridge_errors: Counter<u64>,
@@ -265,7 +275,13 @@ impl Telemetry {
             .build();
         // Gauges read from `Gauges` at collection time: per-pipeline maps and single values.
         type Read = fn(&Gauges) -> Vec<(Labels, f64)>;
-        let gauge_reads: [(MetricDef, Read); 12] = [
+        let gauge_reads: [(MetricDef, Read); 18] = [
+            (sc::ARRIVAL_STATE, |g| g.arrival_state.clone()),
+            (sc::ARRIVAL_NEXT, |g| g.arrival_next.clone()),
+            (sc::ARRIVAL_LAST, |g| g.arrival_last.clone()),
+            (sc::DEADLINE_STATE, |g| g.deadline_state.clone()),
+            (sc::DEADLINE_NEXT, |g| g.deadline_next.clone()),
+            (sc::DEADLINE_MET_AT, |g| g.deadline_met.clone()),
             (sc::LAST_SUCCESS, |g| per_pipeline(&g.last_success)),
             (sc::LAST_FAILURE, |g| per_pipeline(&g.last_failure)),
             (sc::PIPELINE_SLA, |g| per_pipeline(&g.sla)),
@@ -322,6 +338,8 @@ impl Telemetry {
             run_duration: hist(&m, sc::RUN_DURATION, sc::DURATION_BUCKETS),
             run_errors: counter(&m, sc::RUN_ERRORS),
             runs: counter(&m, sc::PIPELINE_RUNS),
+            deadline_missed: counter(&m, sc::DEADLINE_MISSED),
+            arrival_missed: counter(&m, sc::ARRIVAL_MISSED),
             sla_breaches: counter(&m, sc::PIPELINE_SLA_BREACHES),
             system_errors: counter(&m, sc::SYSTEM_ERRORS),
             bridge_errors,
@@ -702,6 +720,96 @@ impl Telemetry {
             let mut l = pipeline_labels(p);
             l.push(KeyValue::new(sc::ERROR_TYPE, error_type.to_string()));
             g.last_failure.insert(p.key(), (l, end_ms as f64 / 1000.0));
+        }
+    }
+
+    /// Publishes where every deadline stands (replacing the previous cycle's series) and counts
+    /// the misses not counted yet.
+    pub fn set_deadlines(&self, reports: &[crate::deadlines::DeadlineReport]) {
+        use crate::schedule::DayStatus;
+        let (mut state, mut next, mut met) = (Vec::new(), Vec::new(), Vec::new());
+        for r in reports {
+            let mut base = pipeline_labels(&r.pipeline);
+            base.push(KeyValue::new(sc::BRIDGE_DEADLINE, r.label.clone()));
+            self.deadline_missed.add(u64::from(r.newly_missed), &base);
+            let ev = &r.evaluation;
+            let periods: [(&str, Option<DayStatus>, &[&str]); 2] = [
+                (
+                    "previous",
+                    ev.previous.map(|o| o.status),
+                    &["met", "missed", "late"],
+                ),
+                ("next", Some(ev.next.status), &["met", "pending"]),
+            ];
+            for (period, status, states) in periods {
+                let Some(status) = status else { continue };
+                let current = match status {
+                    DayStatus::Met { at } => {
+                        let mut l = base.clone();
+                        l.push(KeyValue::new(sc::PERIOD, period));
+                        met.push((l, at.0 as f64 / 1000.0));
+                        "met"
+                    }
+                    DayStatus::Missed if r.late_at.is_some() => "late",
+                    DayStatus::Missed => "missed",
+                    DayStatus::Pending => "pending",
+                };
+                for &s in states {
+                    let mut l = base.clone();
+                    l.push(KeyValue::new(sc::PERIOD, period));
+                    l.push(KeyValue::new(sc::STATE, s));
+                    state.push((l, f64::from(u8::from(s == current))));
+                }
+            }
+            next.push((base, ev.next.deadline.0 as f64 / 1000.0));
+        }
+        if let Ok(mut g) = self.gauges.lock() {
+            g.deadline_state = state;
+            g.deadline_next = next;
+            g.deadline_met = met;
+        }
+    }
+
+    /// Publishes where every S3 arrival stands (replacing the previous cycle's series) and
+    /// counts the misses not counted yet.
+    pub fn set_arrivals(&self, reports: &[crate::arrivals::ArrivalReport]) {
+        let (mut state, mut next, mut last) = (Vec::new(), Vec::new(), Vec::new());
+        for r in reports {
+            let mut base = vec![
+                KeyValue::new(sc::BRIDGE_ARRIVAL, r.name.clone()),
+                KeyValue::new(sc::AWS_S3_BUCKET, r.bucket.clone()),
+                KeyValue::new(sc::CLOUD_ACCOUNT_ID, r.account.clone()),
+                KeyValue::new(sc::CLOUD_REGION, r.region.clone()),
+            ];
+            if let Some(t) = &r.team {
+                base.push(KeyValue::new(sc::TEAM, t.clone()));
+            }
+            if let Some(p) = &r.project {
+                base.push(KeyValue::new(sc::PROJECT, p.clone()));
+            }
+            self.arrival_missed.add(u64::from(r.newly_missed), &base);
+            let periods: [(&str, Option<&str>, &[&str]); 2] = [
+                ("previous", r.previous, &["met", "missed", "late"]),
+                ("next", Some(r.next), &["met", "pending"]),
+            ];
+            for (period, current, states) in periods {
+                let Some(current) = current else { continue };
+                for &s in states {
+                    let mut l = base.clone();
+                    l.push(KeyValue::new(sc::PERIOD, period));
+                    l.push(KeyValue::new(sc::STATE, s));
+                    state.push((l, f64::from(u8::from(s == current))));
+                }
+            }
+            if let Some(at) = r.last_arrival {
+                last.push((base.clone(), at.0 as f64 / 1000.0));
+            }
+            next.push((base, r.next_deadline.0 as f64 / 1000.0));
+        }
+        if let Ok(mut g) = self.gauges.lock() {
+            g.arrival_state = state;
+            g.arrival_next = next;
+            g.arrival_last = last;
         }
     }
 

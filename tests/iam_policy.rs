@@ -44,7 +44,7 @@ fn calls_on(text: &str, receiver: &str) -> BTreeSet<String> {
             let rest = &compact[i + m.len()..];
             let op: String = rest
                 .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                 .collect();
             (rest[op.len()..].starts_with("()") && !op.is_empty()).then_some(op)
         })
@@ -70,6 +70,15 @@ fn called_actions() -> BTreeSet<String> {
         let calls = sdk_calls(&text);
         assert!(!calls.is_empty(), "{dir}: no SDK call found");
         out.extend(calls.iter().map(|op| format!("{prefix}:{}", pascal(op))));
+    }
+    // The S3 arrivals (src/arrivals.rs): ListObjectsV2 is authorised by s3:ListBucket.
+    let arrivals = std::fs::read_to_string(root.join("src/arrivals.rs")).unwrap();
+    for op in sdk_calls(&arrivals) {
+        let action = match pascal(&op).as_str() {
+            "ListObjectsV2" => "s3:ListBucket".to_string(),
+            other => format!("s3:{other}"),
+        };
+        out.insert(action);
     }
     for file in ["src/poller.rs", "src/app.rs"] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
@@ -134,8 +143,12 @@ const ROLES: &str = "[ownership]\nteam_tags = [\"team\"]\n[[accounts]]\nname = \
 fn with_roles_the_watched_and_bridge_policies_together_name_every_call_and_nothing_else() {
     let called = called_actions();
     assert!(called.contains("sts:AssumeRole"));
-    let watched = policy_args(ROLES, &[]).unwrap();
-    let bridge = policy_args(ROLES, &["--bridge"]).unwrap();
+    // An S3 arrival, listed with the first account's role.
+    let with_arrival = format!(
+        "{ROLES}[[arrivals]]\nname = \"a\"\nurl = \"s3://landing/{{date}}/\"\nby = \"07:00\"\n"
+    );
+    let watched = policy_args(&with_arrival, &[]).unwrap();
+    let bridge = policy_args(&with_arrival, &["--bridge"]).unwrap();
     let mut all = BTreeSet::new();
     for (acts, _) in statements(&watched) {
         all.extend(acts);
@@ -255,7 +268,7 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
     );
     let plain: BTreeSet<String> = called
         .iter()
-        .filter(|a| *a != "sts:AssumeRole" && !tag_actions.contains(*a))
+        .filter(|a| *a != "sts:AssumeRole" && *a != "s3:ListBucket" && !tag_actions.contains(*a))
         .cloned()
         .collect();
     assert_eq!(printed, plain);
@@ -280,8 +293,49 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
         })
         .chain(["sts:GetCallerIdentity".to_string()])
         .chain([pipeline_otel_bridge::aws::credentials::IAM_ACTION.to_string()])
+        .chain([pipeline_otel_bridge::arrivals::IAM_ACTION.to_string()])
         .collect();
     assert_eq!(declared, called);
+}
+
+/// With `[[arrivals]]` the policy has one more statement: s3:ListBucket (all ListObjectsV2
+/// needs) on exactly the configured buckets, per account.
+#[test]
+fn arrivals_add_list_bucket_on_their_buckets_only() {
+    let called = called_actions();
+    assert!(called.contains("s3:ListBucket"), "{called:?}");
+    let arrivals = "[[arrivals]]\nname = \"a\"\nurl = \"s3://landing/x/{date}/\"\nby = \"07:00\"\n\
+         [[arrivals]]\nname = \"b\"\nurl = \"s3://partner-drop/y/\"\nby = \"08:00\"\n\
+         [[arrivals]]\nname = \"c\"\nurl = \"s3://landing/z/{yyyy}/\"\nby = \"09:00\"\n";
+    let p = policy(Some(arrivals));
+    let st = statements(&p);
+    assert_eq!(st.len(), 2, "{p}");
+    let mut all: BTreeSet<String> = st.iter().flat_map(|(a, _)| a.clone()).collect();
+    all.insert("sts:AssumeRole".to_string());
+    assert_eq!(all, called, "with arrivals: every call the code makes");
+    assert_eq!(st[1].0, ["s3:ListBucket".to_string()].into_iter().collect());
+    assert_eq!(
+        st[1].1,
+        serde_json::json!(["arn:aws:s3:::landing", "arn:aws:s3:::partner-drop"])
+    );
+    // Per account: an arrival read with another account's credentials is in that account's
+    // policy only.
+    let two = format!(
+        "{ROLES}[[arrivals]]\nname = \"d\"\naccount = \"333333333333\"\nregion = \"cn-north-1\"\nurl = \"s3://cn-bucket/\"\nby = \"07:00\"\n{arrivals}"
+    );
+    let analytics = policy_args(&two, &["--account", "analytics"]).unwrap();
+    let st = statements(&analytics);
+    assert_eq!(
+        st[1].1,
+        serde_json::json!(["arn:aws:s3:::landing", "arn:aws:s3:::partner-drop"])
+    );
+    let other = policy_args(&two, &["--account", "333333333333"]).unwrap();
+    assert_eq!(
+        statements(&other)[1].1,
+        serde_json::json!(["arn:aws-cn:s3:::cn-bucket"])
+    );
+    // No arrivals, no S3.
+    assert!(!actions(&policy(None)).contains("s3:ListBucket"));
 }
 
 #[test]

@@ -342,7 +342,14 @@ fn live_metrics_rules_alerts_and_dashboards() {
          [ownership]\nteam_tags = [\"team\"]\n\
          [[pipelines]]\nmatch = \"test-etl\"\nsla = \"4m\"\nmax_success_interval = \"30m\"\nteam = \"orders\"\nproject = \"lakehouse\"\n\
          [[pipelines]]\nmatch = \"customer-sync\"\nsla = \"1h\"\nmax_success_interval = \"1s\"\nteam = \"crm\"\n\
-         [[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nmax_success_interval = \"2h\"\nteam = \"data\"\nproject = \"platform\"\n",
+         [[pipelines]]\nmatch = \"*\"\nsla = \"2h\"\nmax_success_interval = \"2h\"\nteam = \"data\"\nproject = \"platform\"\n\
+         [[deadlines]]\nmatch = \"test-*\"\nby = \"06:00\"\ntime_zone = \"Europe/Berlin\"\n\
+         [[arrivals]]\nname = \"landing\"\nurl = \"s3://landing/drop/\"\nby = \"06:00\"\nteam = \"orders\"\n",
+    );
+    // The arrival's bucket, with an object (a prefix without date: every day's).
+    moto.python(
+        "s3 = client('s3')\ns3.create_bucket(Bucket='landing')\n\
+         s3.put_object(Bucket='landing', Key='drop/file.csv', Body=b'x')\n",
     );
     let state = d.join("state");
     let mut cmd = common::bridge_cmd(&moto.endpoint);

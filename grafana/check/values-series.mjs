@@ -8,6 +8,10 @@
 // * etl in account 222 (same name, team orders): one success at 185 (500 s).
 // * sync (sfn, account 111) without an info series: 60 success 900 s, 110 failure (OOM) 50 s,
 //   173 success 800 s (ends during the collector outage, counted when it is over); two steps.
+// * Deadlines (OTLP path): etl "by 01:40 UTC daily" (due at 100; met by its success at 50,
+//   then the next day's is pending); sync "by 02:00 UTC daily" with a 30 min window (due at
+//   120; its success at 60 is too early: missed from 121, late once its success at 173 is
+//   read after the outage).
 // * The collector (OTLP path) is down from 170 to 177: no sample of the pipeline series.
 // * The bridge's own scrape (job pipeline-otel-bridge, instance bridge:9464): up 1 until 179, then
 //   the bridge is dead (up 0, no scraped series). The same gauges through the OTLP path have
@@ -125,5 +129,31 @@ for (const le of ['1', '5', '+Inf']) series('pipeline_bridge_poll_cycle_duration
 series('pipeline_bridge_export_lag_seconds_sum', O, (m) => m * 30);
 series('pipeline_bridge_export_lag_seconds_count', O, (m) => m);
 for (const le of ['60', '+Inf']) series('pipeline_bridge_export_lag_seconds_bucket', { ...O, le }, (m) => m);
+// deadlines
+{
+  const dl = (P, name, due, state) => {
+    const L = { ...P, pipeline_bridge_deadline: name };
+    series('pipeline_bridge_deadline_next_timestamp_seconds', L, (m) => (m <= due ? due * 60 : due * 60 + 86400));
+    for (const [period, states] of [['previous', ['met', 'missed', 'late']], ['next', ['met', 'pending']]]) {
+      for (const st of states) series('pipeline_bridge_deadline_state', { ...L, period, state: st }, (m) => (state(m)[period] === st ? 1 : 0));
+    }
+  };
+  dl(prod, 'by 01:40 UTC daily', 100, (m) => ({ previous: 'met', next: m >= 50 && m <= 100 ? 'met' : 'pending' }));
+  dl(sync, 'by 02:00 UTC daily', 120, (m) => ({ previous: m <= 120 ? 'met' : m >= 178 ? 'late' : 'missed', next: 'pending' }));
+}
+// S3 arrivals (OTLP path; no pipeline labels): "partner" (team orders) due at 100, its object
+// arrived at 80; "feed" (no team) due at 120, missed, its object arrives late at 150.
+{
+  const ar = (L, due, state, last) => {
+    series('pipeline_bridge_arrival_next_timestamp_seconds', L, (m) => (m <= due ? due * 60 : due * 60 + 86400));
+    series('pipeline_bridge_arrival_last_timestamp_seconds', L, (m) => last(m));
+    for (const [period, states] of [['previous', ['met', 'missed', 'late']], ['next', ['met', 'pending']]]) {
+      for (const st of states) series('pipeline_bridge_arrival_state', { ...L, period, state: st }, (m) => (state(m)[period] === st ? 1 : 0));
+    }
+  };
+  const A = { aws_s3_bucket: 'landing', cloud_account_id: '111', cloud_region: 'us-east-1' };
+  ar({ ...A, pipeline_bridge_arrival: 'partner', team: 'orders' }, 100, (m) => ({ previous: m <= 100 ? 'missed' : 'met', next: m >= 80 && m <= 100 ? 'met' : 'pending' }), (m) => (m >= 80 ? 4800 : null));
+  ar({ ...A, pipeline_bridge_arrival: 'feed' }, 120, (m) => ({ previous: m <= 120 ? 'met' : m >= 150 ? 'late' : 'missed', next: 'pending' }), (m) => (m >= 150 ? 9000 : null));
+}
 
 export const inputSeries = out;
