@@ -304,7 +304,8 @@ fn the_policy_names_every_call_the_code_makes_and_nothing_else() {
 fn arrivals_add_list_bucket_on_their_buckets_only() {
     let called = called_actions();
     assert!(called.contains("s3:ListBucket"), "{called:?}");
-    let arrivals = "[[arrivals]]\nname = \"a\"\nurl = \"s3://landing/x/{date}/\"\nby = \"07:00\"\n\
+    // [ownership] reads tags, so the tag actions are in as well.
+    let arrivals = "[ownership]\nteam_tags = [\"team\"]\n[[arrivals]]\nname = \"a\"\nurl = \"s3://landing/x/{date}/\"\nby = \"07:00\"\n\
          [[arrivals]]\nname = \"b\"\nurl = \"s3://partner-drop/y/\"\nby = \"08:00\"\n\
          [[arrivals]]\nname = \"c\"\nurl = \"s3://landing/z/{yyyy}/\"\nby = \"09:00\"\n";
     let p = policy(Some(arrivals));
